@@ -1,0 +1,3 @@
+"""mgbayes: Bayesian hypothesis testing on electrochemical data."""
+
+__version__ = "0.1.0"
