@@ -1,0 +1,90 @@
+"""Convergence checks run on every fit, with problems reported by name.
+
+Thresholds (Vehtari et al. 2021; Betancourt 2017): R-hat < 1.01, bulk and
+tail ESS >= 400 in total, no divergent
+transitions, E-BFMI >= 0.3 in every chain.
+"""
+
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+BFMI_MIN = 0.3
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output fails a convergence check."""
+
+
+@dataclass
+class ConvergenceReport:
+    """Result of :func:`check`: a list of named problems (empty when fine)."""
+
+    name: str
+    problems: list = field(default_factory=list)
+    rhat_max: float = np.nan
+    ess_bulk_min: float = np.nan
+    ess_tail_min: float = np.nan
+    divergences: int = 0
+    bfmi_min: float = np.nan
+
+    @property
+    def ok(self):
+        return not self.problems
+
+    def text(self):
+        head = (f"{self.name}: R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f}, "
+                f"ESS tail min {self.ess_tail_min:.0f}, divergences {self.divergences}, "
+                f"E-BFMI min {self.bfmi_min:.2f}")
+        if self.ok:
+            return head + " — converged."
+        return head + " — PROBLEMS: " + "; ".join(self.problems)
+
+
+def _worst(dataset, reduce):
+    """(value, variable) of the worst entry over all variables of ``dataset``."""
+    best = (np.nan, "")
+    for name, da in dataset.data_vars.items():
+        values = np.asarray(da.values, dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        v = reduce(values)
+        if np.isnan(best[0]) or reduce([v, best[0]]) == v:
+            best = (float(v), name)
+    return best
+
+
+def check(idata, name="fit", *, var_names=None):
+    """Check R-hat, bulk/tail ESS, divergences and E-BFMI of ``idata``.
+
+    Only the sampled (free) parameters are checked; derived quantities
+    inherit their convergence.
+    """
+    posterior = idata["posterior"].to_dataset()
+    free = var_names or [v for v, da in posterior.data_vars.items() if da.attrs.get("kind") not in ("derived", "resolved")]
+    posterior = posterior[free]
+    report = ConvergenceReport(name)
+    rhat = az.rhat(posterior)
+    report.rhat_max, worst = _worst(rhat, np.max)
+    if report.rhat_max > RHAT_MAX:
+        report.problems.append(f"R-hat {report.rhat_max:.3f} > {RHAT_MAX} for {worst} (chains disagree: run longer or reparameterise)")
+    for method, attr in (("bulk", "ess_bulk_min"), ("tail", "ess_tail_min")):
+        ess = az.ess(posterior, method=method)
+        value, worst = _worst(ess, np.min)
+        setattr(report, attr, value)
+        if value < ESS_MIN:
+            report.problems.append(f"{method} ESS {value:.0f} < {ESS_MIN} for {worst} (draw more samples)")
+    stats = idata["sample_stats"].to_dataset()
+    if "diverging" in stats:
+        report.divergences = int(stats["diverging"].sum())
+        if report.divergences:
+            report.problems.append(f"{report.divergences} divergent transitions (raise target_accept or reparameterise)")
+    if "energy" in stats:
+        report.bfmi_min = float(az.bfmi(idata)["energy"].min())
+        if report.bfmi_min < BFMI_MIN:
+            report.problems.append(f"E-BFMI {report.bfmi_min:.2f} < {BFMI_MIN} (poor exploration of the energy)")
+    return report

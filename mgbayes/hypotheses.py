@@ -1,0 +1,480 @@
+"""Hypotheses as data: load and check ``models/**/*.toml``.
+
+A hypothesis file declares one physical explanation of one experiment::
+
+    name = "charge_transfer"
+    experiment = "ocv_drift"        # hypotheses of one experiment are compared
+    kind = "impedance"              # impedance | iv | transient
+    title = "Charge-transfer dominated"
+    physics = "R_ct grows as reaction sites are lost; the arc is a double layer."
+
+    [circuit]                       # kind = "impedance"
+    series = "R_el"                 # per cell
+    electrode = "p(R_ct,CPE_dl)"    # per electrode; a symmetric cell has two
+
+    [response]                      # kind = "iv" or "transient"
+    overpotential = "tunnelling_overpotential(j, G0=G0, gamma=gamma)"
+
+    [drift]                         # how quantities change with time t [h]
+    R_ct = "linear"                 # see mgbayes.drift
+
+    [transform]                     # quantities defined by formulas
+    CPE_film_T = "permittivity * EPS0_F_cm / (thickness_nm * 1e-7)"
+
+    [priors]                        # see mgbayes.priors
+    R_ct = { dist = "lognormal", median = 2e4, sd_log = 1.5 }
+
+    [hierarchy]                     # cell-to-cell scatter (partial pooling)
+    eta_on = { scale = "additive", sd = { dist = "halfnormal", sigma = 0.05 } }
+
+    [noise]
+    model = "proportional"          # proportional | student_t | absolute
+    sigma = { dist = "halfnormal", sigma = 0.05 }
+
+    [derived]                       # reported with credible intervals
+    C_dl = { expr = "cpe_capacitance(R_ct, CPE_dl_T, CPE_dl_P)", unit = "F cm-2" }
+
+Values are in the units of the data: Ohm·cm² and F·cm⁻² when the spectra
+carry an electrode area, V and mA·cm⁻² for current–overpotential data.
+Every name used must be a circuit parameter, a drift law parameter, a
+transform, or have a prior; anything else is an error naming the file.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import drift, expressions
+from .circuits import Circuit
+from .errors import CircuitError, HypothesisError
+from .priors import Prior
+
+#: kind → (observed variable name, data inputs available to formulas)
+KINDS = {
+    "impedance": ("Z", ("t",)),
+    "iv": ("eta", ("j",)),
+    "transient": ("eta", ("t", "j")),
+}
+NOISE_MODELS = {
+    "proportional": ("sigma",),
+    "student_t": ("sigma", "nu"),
+    "absolute": ("sigma",),
+}
+DEFAULT_NOISE_PRIORS = {
+    "proportional": {"sigma": Prior("halfnormal", {"sigma": 0.05})},
+    "student_t": {"sigma": Prior("halfnormal", {"sigma": 0.05}), "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
+    "absolute": {"sigma": Prior("halfnormal", {"sigma": 0.05})},
+}
+_KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
+         "transform", "priors", "hierarchy", "noise", "derived"}
+
+#: Where the shipped hypotheses live (the repository's ``models/`` folder).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass
+class Hypothesis:
+    """One hypothesis, checked; see the module docstring for the file format."""
+
+    name: str
+    experiment: str
+    kind: str
+    title: str
+    physics: str
+    text: str = ""
+    path: str | None = None
+    series: Circuit | None = None
+    electrode: Circuit | None = None
+    electrodes: int | None = None
+    response: str | None = None
+    drift: dict = field(default_factory=dict)
+    transform: dict = field(default_factory=dict)
+    priors: dict = field(default_factory=dict)
+    hierarchy: dict = field(default_factory=dict)
+    noise_model: str = "proportional"
+    noise_priors: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)
+
+    # -- structure ---------------------------------------------------------
+    @property
+    def observed_name(self):
+        return KINDS[self.kind][0]
+
+    @property
+    def inputs(self):
+        return KINDS[self.kind][1]
+
+    @property
+    def circuit_parameters(self):
+        """Circuit parameters (series first), with the element that declares each."""
+        table = {}
+        for circuit in (self.series, self.electrode):
+            if circuit is not None:
+                table.update(circuit.parameters)
+        return table
+
+    def needed(self):
+        """Names the forward model reads directly."""
+        if self.kind == "impedance":
+            return list(self.circuit_parameters)
+        _, names = expressions.parse(self.response, where=self._where("response.overpotential"))
+        return [n for n in names if n not in self.inputs]
+
+    def free_parameters(self):
+        """Names of the sampled parameters, in resolution order.
+
+        Hierarchical parameters ``X`` contribute ``X_mu``, ``X_sd`` and
+        ``X_z`` (one standardised offset per cell).
+        """
+        order, visiting = [], set()
+
+        def visit(name, chain):
+            if name in order or name in self.inputs:
+                return
+            if name in visiting:
+                raise HypothesisError(f"{self._where('transform')}: circular definition {' -> '.join(chain + [name])}")
+            visiting.add(name)
+            if name in self.transform:
+                for n in expressions.parse(self.transform[name], where=self._where(f"transform.{name}"))[1]:
+                    visit(n, chain + [name])
+            elif name in self.drift:
+                for n in drift.parameter_names(name, self.drift[name]):
+                    visit(n, chain + [name])
+            elif name in self.hierarchy:
+                order.extend([f"{name}_mu", f"{name}_sd", f"{name}_z"])
+            else:
+                order.append(name)
+            visiting.discard(name)
+
+        for name in self.needed():
+            visit(name, [])
+        known = self._resolvable() | set(order)
+        for name, spec in self.derived.items():
+            for n in expressions.parse(spec["expr"], where=self._where(f"derived.{name}"))[1]:
+                if n not in known:
+                    raise HypothesisError(
+                        f"{self._where(f'derived.{name}')}: {spec['expr']!r} uses {n!r}, which the model does not define"
+                    )
+            known.add(name)
+        return order
+
+    def _resolvable(self):
+        names = set(self.needed()) | set(self.transform) | set(self.drift) | set(self.inputs)
+        for name, law in self.drift.items():
+            names.update(drift.parameter_names(name, law))
+        for name in self.transform.values():
+            names.update(expressions.parse(name)[1])
+        return names
+
+    def _where(self, key):
+        return f"{self.path or self.name} [{key}]"
+
+    # -- priors ------------------------------------------------------------
+    def prior_table(self, *, frequency=None, impedance=None, t_span=1.0):
+        """Complete priors of every free parameter, data-based defaults included.
+
+        Parameters
+        ----------
+        frequency, impedance : array, optional
+            Data used to centre the default priors of circuit parameters
+            (first and last spectrum for drift laws' start and end values).
+        t_span : float
+            Time span of the data in hours, for drift-law defaults.
+        """
+        guesses = self._guesses(frequency, impedance)
+        table = {}
+        for name in self.free_parameters():
+            table[name] = self._prior_of(name, guesses, t_span)
+        for key, prior in self.noise_priors.items():
+            table[f"noise_{key}"] = prior
+        return table
+
+    def _guesses(self, frequency, impedance):
+        if frequency is None or self.kind != "impedance":
+            return {}, {}
+        z = np.atleast_2d(impedance)
+        first = self._circuit_guesses(frequency, z[0])
+        last = self._circuit_guesses(frequency, z[-1])
+        return first, last
+
+    def _circuit_guesses(self, frequency, z):
+        guesses = {}
+        for name, param in self.circuit_parameters.items():
+            guesses[name] = float(param.guess(frequency, z))
+        return guesses
+
+    def _default_prior(self, base, guesses, which):
+        param = self.circuit_parameters.get(base)
+        if param is None:
+            raise HypothesisError(
+                f"{self._where('priors')}: parameter {base!r} has no prior; add one, e.g. "
+                f"{base} = {{ dist = \"lognormal\", median = 1.0, sd_log = 1 }}"
+            )
+        if np.isfinite(param.upper):
+            return Prior("beta", {"alpha": 10.0, "beta": 1.5})
+        first, last = guesses if guesses else ({}, {})
+        centre = (last if which == "inf" else first).get(base, 1.0)
+        return Prior("lognormal", {"median": centre, "sd_log": param.log_sd})
+
+    def _prior_of(self, name, guesses, t_span):
+        if name in self.priors:
+            return self.priors[name]
+        for base, spec in self.hierarchy.items():
+            if name == f"{base}_mu":
+                return self.priors.get(base) or self._default_prior(base, guesses, "0")
+            if name == f"{base}_sd":
+                return spec["sd"]
+            if name == f"{base}_z":
+                return Prior("normal", {"mu": 0.0, "sigma": 1.0})
+        for base, law in self.drift.items():
+            for suffix in drift.LAWS[law][1]:
+                if name == f"{base}_{suffix}":
+                    if suffix in drift.VALUE_SUFFIXES:
+                        return self.priors.get(base) or self._default_prior(base, guesses, suffix)
+                    return drift.default_time_prior(suffix, t_span)
+        return self._default_prior(name, guesses, "0")
+
+    # -- evaluation ----------------------------------------------------------
+    def resolve(self, values, inputs, *, cell_index=None):
+        """All named quantities from free-parameter ``values`` and data ``inputs``.
+
+        Works on NumPy (values with leading sample axes) and on PyTensor.
+        """
+        out = {**inputs, **values}
+
+        def get(name):
+            if name in out:
+                return out[name]
+            if name in self.transform:
+                text = self.transform[name]
+                names = expressions.parse(text)[1]
+                value = expressions.evaluate(text, {n: get(n) for n in names})
+            elif name in self.drift:
+                law = self.drift[name]
+                params = {n: get(n) for n in drift.parameter_names(name, law)}
+                value = drift.evaluate(name, law, inputs["t"], params)
+            elif name in self.hierarchy:
+                value = self._cell_value(name, out, cell_index)
+            else:
+                raise HypothesisError(f"{self._where('resolve')}: no value for {name!r}")
+            out[name] = value
+            return value
+
+        for name in self.needed():
+            get(name)
+        for name in self.drift:
+            get(name)
+        for name in self.transform:
+            get(name)
+        return out
+
+    def _cell_value(self, name, out, cell_index):
+        mu, sd, z = out[f"{name}_mu"], out[f"{name}_sd"], out[f"{name}_z"]
+        z = z[..., cell_index]
+        if self.hierarchy[name]["scale"] == "log":
+            from .backend import namespace
+
+            return mu * namespace(mu, z).exp(sd * z)
+        return mu + sd * z
+
+    def derive(self, resolved):
+        """Evaluate the ``[derived]`` quantities from resolved values."""
+        out, known = {}, dict(resolved)
+        for name, spec in self.derived.items():
+            names = expressions.parse(spec["expr"])[1]
+            out[name] = known[name] = expressions.evaluate(spec["expr"], {n: known[n] for n in names})
+        return out
+
+    def n_electrodes(self, symmetric):
+        """Electrodes in series in the cell: from the file, else from the data."""
+        if self.electrodes is None:
+            return 2 if symmetric else 1
+        if symmetric is not None and (self.electrodes == 2) != bool(symmetric):
+            raise HypothesisError(
+                f"{self._where('circuit.electrodes')}: the hypothesis says {self.electrodes} electrode(s) "
+                f"but the data are marked symmetric={symmetric}; fix the data's 'symmetric' field or the file"
+            )
+        return self.electrodes
+
+    def impedance(self, resolved, frequency, *, symmetric=False):
+        """Cell impedance (re, im) from resolved values; time-varying values broadcast."""
+        omega = 2 * np.pi * np.asarray(frequency, dtype=float)
+        params = {n: _expand(resolved[n]) for n in self.circuit_parameters}
+        re = im = 0.0
+        if self.series is not None:
+            re, im = self.series.evaluate(omega, {n: params[n] for n in self.series.parameter_names})
+        k = self.n_electrodes(symmetric)
+        re_e, im_e = self.electrode.evaluate(omega, {n: params[n] for n in self.electrode.parameter_names})
+        return re + k * re_e, im + k * im_e
+
+    def overpotential(self, resolved):
+        """Predicted overpotential [V] for ``iv`` and ``transient`` hypotheses."""
+        names = expressions.parse(self.response)[1]
+        return expressions.evaluate(self.response, {n: resolved[n] for n in names})
+
+
+def _expand(value):
+    """Add a trailing frequency axis to time-varying values (ndim >= 1)."""
+    ndim = getattr(value, "ndim", 0)
+    return value[..., None] if ndim >= 1 else value
+
+
+# -- loading ----------------------------------------------------------------------
+
+def load(path, *, priors=None):
+    """Load and check one hypothesis file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+    priors : dict, optional
+        Extra prior tables that override the file's (e.g. an
+        electronic-resistance bound from another experiment).
+
+    Raises
+    ------
+    HypothesisError
+        Naming the file and the key for every problem found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HypothesisError(f"hypothesis file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise HypothesisError(f"{path}: not valid TOML: {err}") from None
+    return from_table(table, path=str(path), text=text, priors=priors)
+
+
+def from_table(table, *, path=None, text="", priors=None):
+    """Build a :class:`Hypothesis` from a parsed TOML table (see :func:`load`)."""
+    where = path or table.get("name", "hypothesis")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise HypothesisError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
+    kind = table.get("kind", "impedance")
+    if kind not in KINDS:
+        raise HypothesisError(f"{where}: kind = {kind!r} is unknown; use one of {list(KINDS)}")
+    for key in ("experiment", "physics"):
+        if key not in table:
+            raise HypothesisError(f"{where}: missing key {key!r}")
+    h = Hypothesis(
+        name=table.get("name", Path(path).stem if path else "hypothesis"),
+        experiment=table["experiment"], kind=kind, title=table.get("title", table.get("name", "")),
+        physics=" ".join(str(table["physics"]).split()), text=text, path=path,
+    )
+    _read_model(h, table, where)
+    _read_priors(h, {**table.get("priors", {}), **(priors or {})}, where)
+    _read_noise(h, table.get("noise", {}), where)
+    _read_derived(h, table.get("derived", {}), where)
+    h.free_parameters()  # checks names, cycles and missing priors early
+    _check_priors_used(h, table.get("priors", {}), where)
+    return h
+
+
+def _read_model(h, table, where):
+    if h.kind == "impedance":
+        circuit = table.get("circuit")
+        if not isinstance(circuit, dict) or "electrode" not in circuit:
+            raise HypothesisError(f"{where}: [circuit] with an 'electrode' string is required for kind = 'impedance'")
+        extra = set(circuit) - {"electrode", "series", "electrodes"}
+        if extra:
+            raise HypothesisError(f"{where} [circuit]: unknown key(s) {sorted(extra)}")
+        try:
+            h.electrode = Circuit(circuit["electrode"])
+            h.series = Circuit(circuit["series"]) if circuit.get("series") else None
+        except CircuitError as err:
+            raise HypothesisError(f"{where} [circuit]: {err}") from None
+        clash = set(h.electrode.parameters) & set(h.series.parameters if h.series else ())
+        if clash:
+            raise HypothesisError(f"{where} [circuit]: {sorted(clash)} appear in both series and electrode")
+        h.electrodes = circuit.get("electrodes")
+        if h.electrodes not in (None, 1, 2):
+            raise HypothesisError(f"{where} [circuit]: electrodes = {h.electrodes!r}; use 1 or 2")
+    else:
+        response = table.get("response", {})
+        if set(response) != {"overpotential"}:
+            raise HypothesisError(f"{where}: [response] must hold exactly one key, 'overpotential'")
+        h.response = response["overpotential"]
+        expressions.parse(h.response, where=f"{where} [response.overpotential]")
+    h.transform = {k: str(v) for k, v in table.get("transform", {}).items()}
+    for name, law in table.get("drift", {}).items():
+        law = law.get("law") if isinstance(law, dict) else law
+        if law == "constant":
+            continue
+        if law not in drift.LAWS:
+            raise HypothesisError(f"{where} [drift.{name}]: unknown law {law!r}; use constant, {', '.join(drift.LAWS)}")
+        if h.kind == "iv":
+            raise HypothesisError(f"{where} [drift.{name}]: current–overpotential data have no time axis")
+        h.drift[name] = law
+    for name, spec in table.get("hierarchy", {}).items():
+        if not isinstance(spec, dict) or set(spec) - {"scale", "sd"} or "sd" not in spec:
+            raise HypothesisError(f"{where} [hierarchy.{name}]: expected {{ scale = 'additive'|'log', sd = {{prior}} }}")
+        scale = spec.get("scale", "additive")
+        if scale not in ("additive", "log"):
+            raise HypothesisError(f"{where} [hierarchy.{name}]: scale {scale!r}; use 'additive' or 'log'")
+        h.hierarchy[name] = {"scale": scale, "sd": Prior.from_table(spec["sd"], where=f"{where} [hierarchy.{name}.sd]")}
+
+
+def _read_priors(h, table, where):
+    h.priors = {name: Prior.from_table(spec, where=f"{where} [priors.{name}]") for name, spec in table.items()}
+
+
+def _check_priors_used(h, table, where):
+    known = set(h.free_parameters()) | set(h.drift) | set(h.hierarchy)
+    unused = [n for n in table if n not in known]
+    if unused:
+        raise HypothesisError(
+            f"{where} [priors]: prior on {unused} but the model has no such parameter; "
+            f"its parameters are {sorted(known)}"
+        )
+
+
+def _read_noise(h, table, where):
+    h.noise_model = table.get("model", "absolute" if h.kind != "impedance" else "proportional")
+    if h.noise_model not in NOISE_MODELS:
+        raise HypothesisError(f"{where} [noise]: model {h.noise_model!r} unknown; use {list(NOISE_MODELS)}")
+    extra = set(table) - {"model", *NOISE_MODELS[h.noise_model]}
+    if extra:
+        raise HypothesisError(f"{where} [noise]: unknown key(s) {sorted(extra)} for model {h.noise_model!r}")
+    h.noise_priors = dict(DEFAULT_NOISE_PRIORS[h.noise_model])
+    for key in NOISE_MODELS[h.noise_model]:
+        if key in table:
+            h.noise_priors[key] = Prior.from_table(table[key], where=f"{where} [noise.{key}]")
+
+
+def _read_derived(h, table, where):
+    for name, spec in table.items():
+        spec = {"expr": spec} if isinstance(spec, str) else dict(spec)
+        if "expr" not in spec or set(spec) - {"expr", "unit", "description"}:
+            raise HypothesisError(f"{where} [derived.{name}]: expected {{ expr = '...', unit = '...', description = '...' }}")
+        expressions.parse(spec["expr"], where=f"{where} [derived.{name}]")
+        h.derived[name] = {"unit": "", "description": "", **spec}
+
+
+def load_folder(folder, *, priors=None):
+    """Load every ``*.toml`` hypothesis in ``folder`` (sorted by name)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HypothesisError(f"hypothesis folder {folder} does not exist")
+    files = sorted(p for p in folder.glob("*.toml"))
+    if not files:
+        raise HypothesisError(f"hypothesis folder {folder} holds no .toml files")
+    hypotheses = [load(p, priors=_applicable(p, priors)) for p in files]
+    experiments = {h.experiment for h in hypotheses}
+    if len(experiments) > 1:
+        raise HypothesisError(f"{folder}: hypotheses of different experiments {sorted(experiments)} cannot be compared")
+    return hypotheses
+
+
+def _applicable(path, priors):
+    """Only the override priors whose names the hypothesis uses."""
+    if not priors:
+        return None
+    probe = load(path)
+    names = set(probe.free_parameters()) | set(probe.drift) | set(probe.hierarchy)
+    return {k: v for k, v in priors.items() if k in names} or None

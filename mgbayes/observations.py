@@ -1,0 +1,169 @@
+"""The data side of a model: what is observed, its coords, and the inputs.
+
+:func:`observe` turns a ``Spectrum``/``SpectrumSeries``, an ``IVCurve`` or a
+list of ``Transient`` into an :class:`Observations`: the observed array with
+its dims and coords, the inputs formulas may use (``t`` in hours, ``j`` in
+mA·cm⁻²), the cell index for hierarchical parameters, and the forward map
+from resolved parameter values to predicted means.
+
+Impedance is observed as ``Z`` with dims ``(time, frequency, part)``, part
+being Re and Im; the likelihood of one frequency point sums the two parts,
+so one (time, frequency) pair is one observation for LOO.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import namespace
+from .errors import DataError, HypothesisError
+
+
+@dataclass
+class Observations:
+    """Observed values, dims, coords and model inputs for one experiment."""
+
+    kind: str
+    values: np.ndarray
+    dims: tuple
+    coords: dict
+    inputs: dict
+    pointwise_dims: tuple
+    cell_index: np.ndarray | None = None
+    symmetric: bool = False
+    frequency: np.ndarray | None = None
+    unit: str = ""
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def t_span(self):
+        t = self.inputs.get("t")
+        return float(np.ptp(t)) if t is not None and np.size(t) > 1 else 1.0
+
+    def predict(self, hypothesis, resolved):
+        """Predicted mean in the layout of :attr:`values` (leading sample axes kept)."""
+        if self.kind == "impedance":
+            re, im = hypothesis.impedance(resolved, self.frequency, symmetric=self.symmetric)
+            xp = namespace(re, im)
+            shape = self.values.shape[:-1]
+            if xp is np:
+                re, im = np.asarray(re), np.asarray(im)
+                lead = np.broadcast_shapes(re.shape, im.shape)[:-2]
+                re = np.broadcast_to(re, lead + shape)
+                im = np.broadcast_to(im, lead + shape)
+                return np.stack([re, im], axis=-1)
+            zeros = xp.zeros(shape)
+            return xp.stack([re + zeros, im + zeros], axis=-1)
+        eta = hypothesis.overpotential(resolved)
+        xp = namespace(eta)
+        return eta + (xp.zeros(self.values.shape) if xp is not np else np.zeros(self.values.shape))
+
+    def noise_scale(self, model, mu, sigma):
+        """Standard deviation of the noise for noise ``model`` at means ``mu``."""
+        xp = namespace(mu, sigma)
+        if model == "absolute":
+            return sigma + 0 * mu
+        if self.kind == "impedance":
+            modulus = xp.sqrt(mu[..., 0] ** 2 + mu[..., 1] ** 2)
+            return sigma * xp.stack([modulus, modulus], axis=-1)
+        return sigma * xp.abs(mu)
+
+    def guess_data(self):
+        """(frequency, impedance) used to centre default circuit priors."""
+        if self.kind != "impedance":
+            return None, None
+        return self.frequency, self.values[..., 0] + 1j * self.values[..., 1]
+
+
+def observe(data):
+    """Build :class:`Observations` from a data container of mgbayes.data."""
+    from . import data as d
+
+    if isinstance(data, d.Spectrum):
+        data = d.SpectrumSeries([data if data.time_h is not None else data.with_(time_h=0.0)])
+    if isinstance(data, d.SpectrumSeries):
+        return _impedance(data)
+    if isinstance(data, d.IVCurve):
+        return _iv(data)
+    if isinstance(data, (list, tuple)) and data and all(isinstance(x, d.Transient) for x in data):
+        return _transients(data)
+    raise DataError(f"cannot model data of type {type(data).__name__}; expected Spectrum, SpectrumSeries, IVCurve or a list of Transient")
+
+
+def _impedance(series):
+    z = series.impedance_area
+    time_h = np.asarray(series.time_h, dtype=float)
+    if np.any(np.isnan(time_h)):
+        if len(series) > 1:
+            raise DataError(
+                f"{series.spectra[0].source or 'series'}: spectra have no time stamps; "
+                "a drift model needs time_h for every spectrum (use the long CSV format or set time_h)"
+            )
+        time_h = np.zeros(1)
+    frequency = series.frequency
+    values = np.stack([z.real, z.imag], axis=-1)
+    return Observations(
+        kind="impedance",
+        values=values,
+        dims=("time", "frequency", "part"),
+        coords={"time": time_h, "frequency": frequency, "part": ["re", "im"]},
+        inputs={"t": time_h},
+        pointwise_dims=("time", "frequency"),
+        symmetric=bool(series.symmetric),
+        frequency=frequency,
+        unit="Ohm cm2" if series.area_cm2 else "Ohm",
+        source=str(series.spectra[0].source or ""),
+    )
+
+
+def _cells(labels):
+    cells = list(dict.fromkeys(str(c) for c in labels))
+    index = np.array([cells.index(str(c)) for c in labels])
+    return cells, index
+
+
+def _iv(curve):
+    cells, index = _cells(curve.cell)
+    n = len(curve.overpotential_V)
+    return Observations(
+        kind="iv",
+        values=np.asarray(curve.overpotential_V, dtype=float),
+        dims=("point",),
+        coords={"point": np.arange(n), "cell": cells},
+        inputs={"j": np.asarray(curve.current_density_mA_cm2, dtype=float)},
+        pointwise_dims=("point",),
+        cell_index=index,
+        unit="V",
+        source=str(curve.source or ""),
+        extra={"cell_of_point": np.array([str(c) for c in curve.cell])},
+    )
+
+
+def _transients(transients):
+    t = np.concatenate([np.asarray(tr.time_s, float) / 3600.0 for tr in transients])
+    j = np.concatenate([np.full(len(tr.time_s), float(tr.current_density_mA_cm2)) for tr in transients])
+    eta = np.concatenate([np.asarray(tr.overpotential_V, float) for tr in transients])
+    labels = np.concatenate([[f"{tr.cell}@{tr.current_density_mA_cm2:g}"] * len(tr.time_s) for tr in transients])
+    cells, index = _cells(labels)
+    return Observations(
+        kind="transient",
+        values=eta,
+        dims=("point",),
+        coords={"point": np.arange(len(eta)), "cell": cells},
+        inputs={"t": t, "j": j},
+        pointwise_dims=("point",),
+        cell_index=index,
+        unit="V",
+        source=str(transients[0].source or ""),
+        extra={"cell_of_point": labels},
+    )
+
+
+def check_kind(hypothesis, observations):
+    """Raise if a hypothesis cannot explain this kind of data."""
+    if hypothesis.kind != observations.kind:
+        raise HypothesisError(
+            f"hypothesis {hypothesis.name!r} explains {hypothesis.kind} data, "
+            f"but the data are {observations.kind} ({observations.source})"
+        )
