@@ -11,6 +11,7 @@ PyTensor compilation is needed for that.
 """
 
 import importlib.metadata
+import importlib.util
 import platform
 import warnings
 
@@ -29,12 +30,16 @@ from .observations import check_kind, observe
 PREDICTIVE_DRAWS = 200
 
 
-def build_model(hypothesis, data):
+def build_model(hypothesis, data, *, exclude=None):
     """Return ``(pm.Model, Observations)`` for ``hypothesis`` on ``data``.
 
     Every free parameter is a PyMC variable (with ``dims="cell"`` for
     hierarchical offsets); the observed variable has the same name and dims
     in every hypothesis of an experiment, so they can be compared by LOO.
+
+    ``exclude`` (boolean, shape of the pointwise dims) leaves observations
+    out of the likelihood, for exact leave-one-out refits; the likelihood is
+    then a ``pm.Potential`` over the kept observations.
     """
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     check_kind(hypothesis, obs)
@@ -52,7 +57,13 @@ def build_model(hypothesis, data):
         resolved = hypothesis.resolve(free, inputs, cell_index=obs.cell_index)
         mu = obs.predict(hypothesis, resolved)
         sigma = obs.noise_scale(hypothesis.noise_model, mu, noise["sigma"])
-        if hypothesis.noise_model == "student_t":
+        if exclude is not None:
+            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if hypothesis.noise_model == "student_t"
+                    else pm.Normal.dist(mu=mu, sigma=sigma))
+            ll = pm.logp(dist, obs.values)
+            ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
+            pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
+        elif hypothesis.noise_model == "student_t":
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
@@ -140,6 +151,16 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     """
     model, obs = build_model(hypothesis, data)
     rng = np.random.default_rng(random_seed)
+    idata = sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
+                   nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts)
+    sampler = nuts_sampler or ("nutpie" if importlib.util.find_spec("nutpie") else "pymc")
+    return finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
+
+
+def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
+           target_accept=0.9, starts=6):
+    """NUTS on ``model`` from jittered copies of the best MAP point; returns the raw DataTree."""
+    rng = rng if rng is not None else np.random.default_rng()
     start, _ = find_start(model, starts=starts, random_seed=rng.integers(2**31))
     size = DictToArrayBijection.map(start).data.size
     jittered = []
@@ -157,8 +178,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
             random_seed=int(rng.integers(2**31)), progressbar=progressbar, initvals=initvals,
             nuts_sampler=nuts_sampler, compute_convergence_checks=False, quiet=not progressbar, **kwargs,
         )
-    sampler = nuts_sampler or idata.posterior.attrs.get("inference_library", "pymc")
-    return finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
+    return idata
 
 
 def posterior_values(posterior, names):

@@ -1,0 +1,200 @@
+"""Rank hypotheses by PSIS-LOO and say plainly what the data can tell apart.
+
+The LOO unit is a choice: ``"point"`` (one frequency point of one spectrum,
+Re and Im together; one I–V point), ``"spectrum"`` (a whole spectrum left
+out) or ``"cell"`` (all points of one cell, for I–V sets and transients).
+
+Verdict rule (stated in every report): the best hypothesis is *preferred*
+over another when its ELPD exceeds the other's by more than
+:data:`DIFF_MIN` and by more than :data:`SE_FACTOR` standard errors of the
+difference; otherwise the two are *indistinguishable* with these data.
+Pareto-k above :data:`K_BAD` marks observations where PSIS is unreliable;
+with ``refit=True`` these are recomputed by exact leave-one-out refits.
+"""
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+DIFF_MIN = 4.0
+SE_FACTOR = 2.0
+K_BAD = 0.7
+RULE = (f"preferred when the ELPD difference exceeds {DIFF_MIN:g} and {SE_FACTOR:g}× its standard "
+        f"error; otherwise indistinguishable (PSIS-LOO; Pareto k > {K_BAD} flagged)")
+
+
+class ParetoKWarning(UserWarning):
+    """PSIS-LOO is unreliable for some observations (high Pareto k)."""
+
+
+def unit_loglik(idata, unit="point"):
+    """Pointwise log-likelihood DataArray summed to the LOO ``unit``."""
+    name = idata.attrs.get("hypothesis") and _observed_name(idata)
+    ll = idata["log_likelihood"][name]
+    if unit == "point":
+        return ll
+    if unit == "spectrum":
+        if "frequency" not in ll.dims:
+            raise ValueError("unit='spectrum' needs impedance results (a frequency dimension)")
+        return ll.sum("frequency")
+    if unit == "cell":
+        cell_index = idata["constant_data"]["cell_index"].values
+        cells = idata["posterior"].coords["cell"].values if "cell" in idata["posterior"].coords else np.unique(cell_index)
+        parts = [ll.isel(point=np.flatnonzero(cell_index == k)).sum("point") for k in range(len(cells))]
+        return xr.concat(parts, dim="cell").assign_coords(cell=np.asarray(cells, dtype=str))
+    raise ValueError(f"unknown LOO unit {unit!r}; use 'point', 'spectrum' or 'cell'")
+
+
+def _observed_name(idata):
+    return next(iter(idata["log_likelihood"].data_vars))
+
+
+def loo(idata, *, unit="point"):
+    """PSIS-LOO of one result at the chosen unit (pointwise values kept)."""
+    ll = unit_loglik(idata, unit)
+    tree = xr.DataTree.from_dict({
+        "posterior": idata["posterior"].to_dataset()[[v for v in idata["posterior"].data_vars][:1]],
+        "log_likelihood": xr.Dataset({"y": ll}),
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.loo(tree, pointwise=True, var_name="y")
+
+
+def bad_units(elpd, k_bad=K_BAD):
+    """Boolean DataArray of units whose Pareto k exceeds ``k_bad``."""
+    return elpd.pareto_k > k_bad
+
+
+def replace_units(elpd, values, mask):
+    """ELPDData with ``elpd_i`` replaced where ``mask`` (exact refits) and totals recomputed."""
+    elpd_i = elpd.elpd_i.copy()
+    elpd_i.values[np.asarray(mask)] = np.asarray(values)
+    n = elpd_i.size
+    total = float(elpd_i.sum())
+    se = float(np.sqrt(n * np.var(elpd_i.values)))
+    k = elpd.pareto_k.copy()
+    k.values[np.asarray(mask)] = 0.0  # exact, no longer an importance-sampling estimate
+    return dataclasses.replace(elpd, elpd=total, se=se, elpd_i=elpd_i, pareto_k=k, warning=False)
+
+
+@dataclass
+class Comparison:
+    """Result of :func:`compare`: the table, the verdict and the LOO objects."""
+
+    experiment: str
+    unit: str
+    table: pd.DataFrame
+    verdict: str
+    loo: dict = field(default_factory=dict)
+    refits: dict = field(default_factory=dict)
+    rule: str = RULE
+
+    def __str__(self):
+        cols = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "n_bad_k", "verdict"]
+        return f"{self.experiment} (LOO unit: {self.unit})\n{self.table[cols].to_string()}\n{self.verdict}\nRule: {self.rule}"
+
+
+def compare(results, *, unit="point", refit=None, method="stacking"):
+    """Rank hypotheses fitted to the same data.
+
+    Parameters
+    ----------
+    results : dict
+        Hypothesis name → DataTree from :func:`mgbayes.inference.fit`.
+    unit : {"point", "spectrum", "cell"}
+        What one left-out observation is.
+    refit : callable, optional
+        ``refit(name, mask) -> array`` returning exact ELPD contributions of
+        the units in ``mask`` (see :func:`exact_loo`); called for hypotheses
+        with Pareto k > 0.7. Without it, high k is reported and warned about.
+    method : str
+        Weighting method of :func:`arviz.compare` (stacking by default).
+
+    Returns
+    -------
+    Comparison
+    """
+    if len(results) < 2:
+        raise ValueError("compare needs at least two hypotheses")
+    experiments = {r.attrs.get("experiment", "") for r in results.values()}
+    if len(experiments) > 1:
+        raise ValueError(f"results explain different experiments {sorted(experiments)}")
+    loos, refits = {}, {}
+    for name, idata in results.items():
+        elpd = loo(idata, unit=unit)
+        mask = bad_units(elpd)
+        if bool(mask.any()) and refit is not None:
+            elpd = replace_units(elpd, refit(name, mask.values), mask.values)
+            refits[name] = int(mask.sum())
+        loos[name] = elpd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.compare(loos, method=method, round_to="none")
+    table = _tidy(table, loos, experiments.pop())
+    text = verdict(table)
+    flagged = table[table.n_bad_k > 0]
+    if len(flagged):
+        msg = "; ".join(f"{h}: {n} of {loos[h].n_data_points} units with Pareto k > {K_BAD}"
+                        for h, n in zip(flagged.hypothesis, flagged.n_bad_k))
+        warnings.warn(f"PSIS-LOO unreliable for some observations ({msg}); pass refit= for exact refits "
+                      "or use a coarser unit", ParetoKWarning, stacklevel=2)
+        text += f" Caution: PSIS-LOO is unreliable for some observations ({msg})."
+    return Comparison(next(iter(results.values())).attrs.get("experiment", ""), unit, table, text, loos, refits)
+
+
+def _tidy(table, loos, experiment):
+    table = table.copy()
+    table.index.name = "hypothesis"
+    df = pd.DataFrame({
+        "experiment": experiment,
+        "hypothesis": table.index,
+        "rank": table["rank"].astype(int) + 1 if table["rank"].min() == 0 else table["rank"].astype(int),
+        "elpd_loo": table["elpd"].astype(float),
+        "se": table["se"].astype(float),
+        "elpd_diff": (table["elpd"].max() - table["elpd"]).astype(float),  # >= 0: how much worse
+        "dse": table["dse"].astype(float),
+        "weight": table["weight"].astype(float),
+        "p_loo": table["p"].astype(float),
+        "pareto_k_max": [float(loos[h].pareto_k.max()) for h in table.index],
+        "n_bad_k": [int((loos[h].pareto_k > K_BAD).sum()) for h in table.index],
+    }).reset_index(drop=True)
+    df["verdict"] = [_row_verdict(r) for r in df.itertuples()]
+    return df
+
+
+def distinguishable(diff, dse):
+    """True when an ELPD difference passes the stated rule."""
+    return diff > DIFF_MIN and diff > SE_FACTOR * dse
+
+
+def _row_verdict(row):
+    if row.rank == 1:
+        return "best"
+    if distinguishable(row.elpd_diff, row.dse):
+        return "worse than best"
+    return "indistinguishable from best"
+
+
+def verdict(table):
+    """One plain-words sentence from a comparison table."""
+    best = table.iloc[0]
+    tied = table[table.verdict == "indistinguishable from best"]
+    worse = table[table.verdict == "worse than best"]
+    parts = []
+    if len(tied):
+        names = ", ".join(f"'{h}' (Δelpd {d:.1f} ± {s:.1f})" for h, d, s in zip(tied.hypothesis, tied.elpd_diff, tied.dse))
+        parts.append(f"The data cannot tell '{best.hypothesis}' apart from {names}.")
+    else:
+        nxt = table.iloc[1]
+        parts.append(f"'{best.hypothesis}' is preferred: the next best, '{nxt.hypothesis}', is "
+                     f"{nxt.elpd_diff:.1f} ± {nxt.dse:.1f} elpd worse.")
+    if len(worse):
+        names = ", ".join(f"'{h}' (Δelpd {d:.1f} ± {s:.1f})" for h, d, s in zip(worse.hypothesis, worse.elpd_diff, worse.dse))
+        parts.append(f"Clearly worse: {names}.")
+    return " ".join(parts)
