@@ -1,0 +1,255 @@
+"""Plain CSV files: spectra, long-format time series, I–V points, transients.
+
+Spectra
+    - no header: three columns ``frequency [Hz], Re Z [Ohm], Im Z [Ohm]``
+      (usual sign; comma, semicolon, tab or space separated);
+    - a header naming the columns by meaning (``freq/Hz``, ``Z' (Ohm)``,
+      ``-Im(Z)/Ohm``, ``frequency_kHz``...): units converted, ``-Im`` negated.
+Time series ("long" CSV)
+    ``time_h,frequency_Hz,Z_re_Ohm,Z_im_Ohm``, one row per point; the rows of
+    one spectrum share a ``time_h``. Read into a SpectrumSeries.
+I–V points
+    ``cell,current_density_mA_cm2,overpotential_mV`` and optionally
+    ``process`` (``plating`` by default); magnitudes, mV turned into V.
+Transients
+    ``cell,current_density_mA_cm2,time_s,overpotential_mV`` and optionally
+    ``process`` (``stripping`` by default); a new transient starts where the
+    cell, current density or process changes or the time goes back.
+
+Writers use full float precision so that reading back gives the same numbers.
+"""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..data import IVCurve, Spectrum, SpectrumSeries, Transient
+from ..errors import DataError
+from ._common import find_header, parse_number, read_headed_table, read_lines, sniff_delimiter, split_fields
+
+LONG_COLUMNS = ("time_h", "frequency_Hz", "Z_re_Ohm", "Z_im_Ohm")
+IV_COLUMNS = ("cell", "current_density_mA_cm2", "overpotential_mV")
+TRANSIENT_COLUMNS = ("cell", "current_density_mA_cm2", "time_s", "overpotential_mV")
+
+
+def read_csv(path):
+    """Read a spectrum CSV, with or without a header, or a long CSV.
+
+    Returns
+    -------
+    Spectrum or SpectrumSeries
+        A SpectrumSeries for a long CSV (``time_h`` column) or several sweeps.
+    """
+    lines = read_lines(path)
+    first = next(i for i, line in enumerate(lines) if line.strip())
+    delimiter = sniff_delimiter(lines[first])
+    if is_numeric(split_fields(lines[first], delimiter), delimiter):
+        return _read_headerless(path, lines, delimiter)
+    if "time_h" in _names(lines[first], delimiter):
+        return read_long_csv(path)
+    header = find_header(path, lines)
+    if header is None:
+        raise DataError(
+            f"{path}, line {first + 1}: {lines[first][:80]!r} is neither numbers nor a header naming the "
+            "frequency, real and imaginary columns (e.g. 'freq/Hz,Re(Z)/Ohm,-Im(Z)/Ohm')"
+        )
+    at, names, delimiter = header
+    return read_headed_table(path, lines, at, names, delimiter, metadata={"instrument": "CSV"})
+
+
+def is_numeric(fields, delimiter):
+    """True if every non-empty field of a line reads as a number."""
+    try:
+        [float(f.strip().replace(",", ".") if delimiter != "," else f) for f in fields if f.strip()]
+    except ValueError:
+        return False
+    return True
+
+
+def _names(line, delimiter):
+    return [n.strip().strip('"') for n in split_fields(line, delimiter)]
+
+
+def _read_headerless(path, lines, delimiter):
+    rows = _numeric_rows(path, lines, delimiter, ["frequency", "Re Z", "Im Z"])
+    frequency, real, imag = rows[:, 0], rows[:, 1], rows[:, 2]
+    return Spectrum(frequency, real + 1j * imag, source=str(path), metadata={"instrument": "CSV (no header)"})
+
+
+def _numeric_rows(path, lines, delimiter, names):
+    """Parse the first len(names) columns of every non-blank line."""
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        fields = split_fields(line, delimiter)
+        if len(fields) < len(names):
+            raise DataError(
+                f"{path}, line {i + 1}: {len(fields)} field(s), expected {len(names)} "
+                f"({', '.join(names)}); fix or delete that line"
+            )
+        rows.append([parse_number(fields[k], path, i + 1, names[k], delimiter != ",") for k in range(len(names))])
+    return np.array(rows)
+
+
+def read_long_csv(path):
+    """Read a long CSV (``time_h,frequency_Hz,Z_re_Ohm,Z_im_Ohm``) into a SpectrumSeries.
+
+    Rows are grouped by ``time_h`` (in order of first appearance); each group
+    is one spectrum with that ``time_h``. Other columns are ignored.
+    """
+    records, _ = _records(path, LONG_COLUMNS, optional=())
+    time_h = np.array([float(r["time_h"]) for r in records])
+    spectra = []
+    for t in dict.fromkeys(time_h):
+        rows = [r for r, keep in zip(records, time_h == t) if keep]
+        frequency = [r["frequency_Hz"] for r in rows]
+        impedance = [complex(r["Z_re_Ohm"], r["Z_im_Ohm"]) for r in rows]
+        spectra.append(Spectrum(frequency, impedance, time_h=t, source=str(path), metadata={"instrument": "long CSV"}))
+    return SpectrumSeries(spectra, source=str(path))
+
+
+def write_long_csv(data, path):
+    """Write a SpectrumSeries (or one Spectrum) as a long CSV; every spectrum needs a ``time_h``.
+
+    Returns
+    -------
+    Path
+    """
+    spectra = list(data) if isinstance(data, SpectrumSeries) else [data]
+    missing = [i for i, s in enumerate(spectra) if s.time_h is None]
+    if missing:
+        raise DataError(
+            f"spectrum {missing[0]} has no time_h; a long CSV needs one per spectrum "
+            "(set it with spectrum.with_(time_h=...))"
+        )
+    rows = [(s.time_h, f, z.real, z.imag) for s in spectra for f, z in zip(s.frequency, s.impedance)]
+    return _write(path, LONG_COLUMNS, rows)
+
+
+def read_iv(path):
+    """Read current–overpotential points from ``cell,current_density_mA_cm2,overpotential_mV[,process]``.
+
+    Returns
+    -------
+    IVCurve
+        Overpotentials in V.
+    """
+    records, names = _records(path, IV_COLUMNS, optional=("process",))
+    return IVCurve(
+        current_density_mA_cm2=[r["current_density_mA_cm2"] for r in records],
+        overpotential_V=[r["overpotential_mV"] / 1000.0 for r in records],
+        cell=[r["cell"] for r in records],
+        process=[r.get("process", "plating") for r in records],
+        source=str(path),
+    )
+
+
+def write_iv(curve, path):
+    """Write an IVCurve as ``cell,process,current_density_mA_cm2,overpotential_mV``.
+
+    Returns
+    -------
+    Path
+    """
+    rows = [
+        (c, p, j, eta * 1000.0)
+        for c, p, j, eta in zip(curve.cell, curve.process, curve.current_density_mA_cm2, curve.overpotential_V)
+    ]
+    return _write(path, ("cell", "process", "current_density_mA_cm2", "overpotential_mV"), rows)
+
+
+def read_transients_csv(path):
+    """Read transients from ``cell,current_density_mA_cm2,time_s,overpotential_mV[,process]``.
+
+    Returns
+    -------
+    list of Transient
+    """
+    records, _ = _records(path, TRANSIENT_COLUMNS, optional=("process",))
+    groups = []
+    for r in records:
+        key = (r["cell"], r["current_density_mA_cm2"], r.get("process", "stripping"))
+        if not groups or groups[-1][0] != key or r["time_s"] <= groups[-1][1][-1]["time_s"]:
+            groups.append((key, []))
+        groups[-1][1].append(r)
+    return [
+        Transient(
+            time_s=[r["time_s"] for r in rows],
+            overpotential_V=[r["overpotential_mV"] / 1000.0 for r in rows],
+            current_density_mA_cm2=j,
+            cell=cell,
+            process=process,
+            source=str(path),
+            metadata={"first_line": rows[0]["lineno"]},
+        )
+        for (cell, j, process), rows in groups
+    ]
+
+
+def write_transients(transients, path):
+    """Write transients as ``cell,process,current_density_mA_cm2,time_s,overpotential_mV``.
+
+    Returns
+    -------
+    Path
+    """
+    rows = [
+        (tr.cell, tr.process, tr.current_density_mA_cm2, t, eta * 1000.0)
+        for tr in transients
+        for t, eta in zip(tr.time_s, tr.overpotential_V)
+    ]
+    return _write(path, ("cell", "process", "current_density_mA_cm2", "time_s", "overpotential_mV"), rows)
+
+
+def _records(path, required, optional):
+    """Rows of a headed CSV as dicts; numbers parsed, ``lineno`` added.
+
+    Raises
+    ------
+    DataError
+        For a missing column, a short row, an empty cell or a bad number.
+    """
+    lines = read_lines(path)
+    rows = [(i + 1, row) for i, row in enumerate(csv.reader(lines)) if any(cell.strip() for cell in row)]
+    names = [n.strip() for n in rows[0][1]]
+    missing = [n for n in required if n not in names]
+    if missing:
+        raise DataError(
+            f"{path}: no column {missing[0]!r}; the header must name {', '.join(required)}"
+            f"{' (and optionally ' + ', '.join(optional) + ')' if optional else ''}; it has: {', '.join(names)}"
+        )
+    if len(rows) < 2:
+        raise DataError(f"{path}: the header is there but no data lines follow it")
+    wanted = [n for n in names if n in required or n in optional]
+    records = []
+    for lineno, row in rows[1:]:
+        if len(row) < len(names):
+            raise DataError(f"{path}, line {lineno}: {len(row)} field(s) but the header names {len(names)}")
+        record = {"lineno": lineno}
+        for n in wanted:
+            text = row[names.index(n)].strip()
+            if n in ("cell", "process"):
+                if not text:
+                    raise DataError(f"{path}, line {lineno}: column {n!r} is empty; fill it in")
+                record[n] = text
+            else:
+                record[n] = parse_number(text, path, lineno, n)
+        records.append(record)
+    return records, names
+
+
+def _write(path, names, rows):
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows([[_text(v) for v in row] for row in rows])
+    return path
+
+
+def _text(value):
+    if isinstance(value, str):
+        return value
+    return repr(float(value))
