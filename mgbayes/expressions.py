@@ -54,10 +54,7 @@ def functions():
     table = dict.fromkeys(_MATH)
     table["sigmoid"] = sigmoid
     for module, names in _PHYSICS.items():
-        try:  # DEV-ONLY guard, removed once kinetics lands
-            mod = importlib.import_module(f"mgbayes.{module}")
-        except ModuleNotFoundError:
-            continue
+        mod = importlib.import_module(f"mgbayes.{module}")
         table.update({n: getattr(mod, n) for n in names if hasattr(mod, n)})
     return table
 

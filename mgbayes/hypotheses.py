@@ -371,7 +371,7 @@ def from_table(table, *, path=None, text="", priors=None):
     _read_priors(h, {**table.get("priors", {}), **(priors or {})}, where)
     _read_noise(h, table.get("noise", {}), where)
     _read_derived(h, table.get("derived", {}), where)
-    h.free_parameters()  # checks names, cycles and missing priors early
+    h.prior_table()  # checks names, cycles and missing priors early
     _check_priors_used(h, table.get("priors", {}), where)
     return h
 

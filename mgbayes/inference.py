@@ -173,6 +173,8 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
         kwargs = {"init": "adapt_diag", "target_accept": target_accept}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")
+        # early tuning steps can overflow the kinetic energy once; NUTS rejects them itself
+        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
             random_seed=int(rng.integers(2**31)), progressbar=progressbar, initvals=initvals,
@@ -340,11 +342,12 @@ def save(idata, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    idata.to_netcdf(tmp, engine="h5netcdf")
+    idata.to_netcdf(tmp, engine="netcdf4")
     os.replace(tmp, path)
     return path
 
 
 def load(path):
     """Read a result written by :func:`save`."""
-    return xr.open_datatree(path, engine="h5netcdf").load()
+    with xr.open_datatree(path, engine="netcdf4") as tree:
+        return tree.load()

@@ -1,0 +1,107 @@
+"""The ``mgbayes`` command.
+
+    mgbayes demo [--out DIR] [--quick]           the paper's study on shipped data
+    mgbayes run STUDY.toml [--out DIR] [--quick] the same for your own study file
+    mgbayes fit FILE --circuit STR               Bayesian fit of one circuit
+    mgbayes compare FILE --circuit A --circuit B rank circuits by PSIS-LOO
+
+Errors a user can make end with one line on stderr and exit status 2;
+Ctrl-C stops with status 130.
+"""
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .errors import MgbayesError
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="mgbayes", description="Bayesian hypothesis testing on electrochemical data.")
+    sub = p.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the paper's whole study on the shipped demo data")
+    demo.add_argument("--out", default="mgbayes-demo", help="output folder (default: mgbayes-demo)")
+    demo.add_argument("--quick", action="store_true", help="fewer draws for a fast look (marked on every output)")
+    run = sub.add_parser("run", help="run a study file")
+    run.add_argument("study", help="study TOML file (see models/studies/paper.toml)")
+    run.add_argument("--out", default=None, help="output folder (default: STUDY_results)")
+    run.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
+    for name, text in (("fit", "Bayesian fit of one circuit to a spectrum or series"),
+                       ("compare", "rank several circuits by PSIS-LOO")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("file", help="impedance file (any format mgbayes.io.read knows)")
+        c.add_argument("--circuit", action="append", required=True, help="circuit string, e.g. 'R0-p(R1,CPE1)'")
+        c.add_argument("--area", type=float, default=None, help="electrode area in cm2")
+        c.add_argument("--symmetric", action="store_true", help="symmetric cell: two electrodes in series")
+        c.add_argument("--draws", type=int, default=1000)
+        c.add_argument("--chains", type=int, default=4)
+        c.add_argument("--seed", type=int, default=1)
+        c.add_argument("--unit", default="point", choices=["point", "spectrum"])
+    return p
+
+
+def _log(message):
+    print(message, flush=True)
+
+
+def main(argv=None):
+    """Entry point of the ``mgbayes`` console command."""
+    args = _parser().parse_args(argv)
+    command = "mgbayes " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    try:
+        if args.command in ("demo", "run"):
+            return _run_study(args, command)
+        return _circuits(args)
+    except MgbayesError as err:
+        print(f"mgbayes: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"mgbayes: error: file not found: {err.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmgbayes: interrupted; finished fits are kept and reused on the next run", file=sys.stderr)
+        return 130
+
+
+def _run_study(args, command):
+    from . import study
+    from .demo import STUDY
+
+    path = STUDY if args.command == "demo" else Path(args.study)
+    out = Path(args.out or f"{Path(args.study).stem}_results")
+    comparisons = study.run(path, out, quick=args.quick, log=_log, command=command)
+    return 0 if comparisons is not None else 1
+
+
+def _circuits(args):
+    import numpy as np
+
+    from . import compare, hypotheses, inference, io
+
+    data = io.read(args.file, area_cm2=args.area, symmetric=args.symmetric)
+    results = {}
+    for text in args.circuit:
+        h = hypotheses.from_table({
+            "name": text, "experiment": f"circuits on {Path(args.file).name}", "physics": f"equivalent circuit {text}",
+            "circuit": {"electrode": text, "electrodes": 1},
+        })
+        _log(f"fitting {text} ...")
+        idata = inference.fit(h, data, draws=args.draws, tune=args.draws, chains=args.chains, random_seed=args.seed)
+        results[text] = idata
+        _log(idata.attrs["diagnostics"])
+        post = idata["posterior"].to_dataset()
+        for name in h.free_parameters() + ["noise_sigma"]:
+            q = np.quantile(post[name].values, [0.03, 0.5, 0.97])
+            unit = h.circuit_parameters[name].unit if name in h.circuit_parameters else ""
+            _log(f"  {name:<14} {q[1]:12.5g}  [{q[0]:.5g}, {q[2]:.5g}] {unit}")
+    if args.command == "compare":
+        if len(results) < 2:
+            print("mgbayes: error: compare needs at least two --circuit options", file=sys.stderr)
+            return 2
+        _log(str(compare.compare(results, unit=args.unit)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Write a study's tables, figures and report (wiring of plots and report)."""
+
+import platform
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from . import __version__, compare, plots, report
+
+QUICK_NOTE = "QUICK MODE (--quick): fewer draws than a publication run; numbers are for a fast look only."
+
+
+def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print):
+    """Tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and report.md/.html."""
+    matplotlib.use("Agg")
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    table = _comparison_table(comparisons, quick)
+    report.write_table(table, out_dir / "comparison")
+    params = _parameter_table(fits, quick)
+    report.write_table(params, out_dir / "parameters")
+    drift = _parameter_table(fits, quick, time_resolved=True)
+    report.write_table(drift, out_dir / "parameters_time")
+    convergence = report.convergence_table({f"{e}/{h}": r for e, rs in fits.items() for h, r in rs.items()})
+    report.write_table(convergence, out_dir / "convergence")
+    sections = [_intro(study, quick)]
+    for experiment in study.experiments:
+        name = experiment.name
+        figures = _figures(name, fits[name], datas[name], comparisons.get(name), fig_dir)
+        sections.append(_section(experiment, comparisons.get(name), fits[name], figures, params, quick))
+    sections.append({"heading": "Convergence", "text": "Every fit is checked for R-hat, bulk and tail ESS, "
+                     "divergences and E-BFMI; problems are listed by parameter.",
+                     "tables": [convergence], "figures": []})
+    provenance = {
+        "command": command or "mgbayes",
+        "study file": str(study.path),
+        "data": study.provenance,
+        "quick mode": "yes — " + QUICK_NOTE if quick else "no",
+        "mgbayes": __version__,
+        "python": platform.python_version(),
+        "versions": next(iter(next(iter(fits.values())).values())).attrs.get("versions", ""),
+        "comparison rule": compare.RULE,
+    }
+    title = study.title + (" [QUICK]" if quick else "")
+    report.write_report(out_dir, title=title, sections=sections, provenance=provenance)
+    from .study import summary
+
+    log(summary(comparisons, fits, out_dir, quick=quick))
+
+
+def _comparison_table(comparisons, quick):
+    frames = [c.table for c in comparisons.values()]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if quick and len(table):
+        table["verdict"] = table["verdict"] + " (quick)"
+    return table
+
+
+def _parameter_table(fits, quick, time_resolved=False):
+    frames = []
+    for experiment, results in fits.items():
+        for idata in results.values():
+            df = report.parameter_table(idata, time_resolved=time_resolved)
+            if time_resolved:
+                df = df[df["time_h"].notna()] if "time_h" in df else df.iloc[0:0]
+            df.insert(0, "experiment", experiment)
+            frames.append(df)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if quick and len(table):
+        table["note"] = "quick"
+    return table
+
+
+def _intro(study, quick):
+    text = study.description.strip() or study.title
+    text += f"\n\nData: {study.provenance}."
+    if quick:
+        text = QUICK_NOTE + "\n\n" + text
+    return {"heading": "Study", "text": text, "tables": [], "figures": []}
+
+
+def _figures(name, results, data, comparison, fig_dir):
+    """Make and save the figures of one experiment; returns PNG paths."""
+    paths = []
+    best = comparison.table.hypothesis.iloc[0] if comparison is not None else next(iter(results))
+    first = next(iter(results.values()))
+    observed = next(iter(first["observed_data"].data_vars))
+
+    def keep(fig, stem):
+        paths.append(Path(plots.save(fig, fig_dir / f"{name}_{stem}")[0]))
+        matplotlib.pyplot.close(fig)
+
+    if observed == "Z":
+        keep(plots.nyquist(results[best]), f"nyquist_{best}")
+        keep(plots.bode(results[best]), f"bode_{best}")
+        if len(first["observed_data"]["Z"].coords["time"]) > 1:
+            keep(plots.drift(results), "drift")
+    elif "t" in first["constant_data"]:
+        keep(plots.transients(data, results), "transients")
+    else:
+        keep(plots.iv(data, results), "iv")
+    if comparison is not None:
+        keep(plots.comparison(comparison.table), "comparison")
+        keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}")
+    return paths
+
+
+def _section(experiment, comparison, results, figures, params, quick):
+    lines = [experiment.description.strip(), f"Data: `{experiment.data_path.name}` ({experiment.provenance})."]
+    tables = []
+    if comparison is not None:
+        lines.append(f"**Verdict:** {comparison.verdict}")
+        lines.append(f"Rule: {comparison.rule}. LOO unit: {comparison.unit}.")
+        tables.append(comparison.table)
+    for name, idata in results.items():
+        lines.append(f"- **{name}** — {idata.attrs.get('hypothesis_title', '')}: {idata.attrs.get('hypothesis_physics', '')}")
+    if quick:
+        lines.insert(0, QUICK_NOTE)
+    subset = params[params["experiment"] == experiment.name] if len(params) else params
+    tables.append(subset)
+    return {"heading": experiment.name, "text": "\n\n".join(l for l in lines if l), "tables": tables, "figures": figures}

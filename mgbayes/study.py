@@ -1,0 +1,265 @@
+"""A study file → fits, comparisons, tables, figures and a report.
+
+Only wiring lives here; the physics is in the hypotheses and the modules
+they use. A study file (TOML; paths relative to the file)::
+
+    title = "My cells"
+    provenance = "measured"            # or "synthetic": shown in the report
+
+    [sampler]                          # defaults for every experiment
+    draws = 1000
+    tune = 1000
+    chains = 4
+    seed = 1
+
+    [[experiment]]
+    name = "ocv_drift"
+    data = "cell1.mpt"                 # any format mgbayes.io.read knows
+    area_cm2 = 1.131                   # electrode area (values become Ohm cm2)
+    symmetric = true                   # Mg||Mg: two electrodes in series
+    hypotheses = "../ocv_drift"        # folder, file, or list of either
+    information = []                   # prior files applied to every hypothesis
+    unit = "point"                     # LOO unit: point | spectrum | cell
+
+I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
+(optionally ``process = "plating"`` selects rows), transients with
+:func:`mgbayes.io.read_transients`.
+
+Finished fits are reused when their inputs (data bytes, hypothesis text,
+information priors, sampler settings, mgbayes version) are unchanged; every
+output is written atomically.
+"""
+
+import hashlib
+import json
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, compare, hypotheses, inference, io
+from .errors import HypothesisError
+
+_STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment"}
+_EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit",
+                    "process", "sampler", "provenance", "description"}
+_SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
+QUICK = {"draws": 300, "tune": 400, "chains": 2}
+
+
+@dataclass
+class Experiment:
+    """One experiment of a study: data, hypotheses and settings."""
+
+    name: str
+    data_path: Path
+    hypothesis_paths: list
+    information: dict
+    unit: str = "point"
+    area_cm2: float | None = None
+    symmetric: bool = False
+    process: str | None = None
+    sampler: dict = field(default_factory=dict)
+    provenance: str = "measured"
+    description: str = ""
+
+
+@dataclass
+class Study:
+    """A parsed study file."""
+
+    path: Path
+    title: str
+    experiments: list
+    provenance: str = "measured"
+    description: str = ""
+
+
+def load_study(path):
+    """Read and check a study file; errors name the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise HypothesisError(f"study file {path} does not exist")
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise HypothesisError(f"{path}: not valid TOML: {err}") from None
+    unknown = set(table) - _STUDY_KEYS
+    if unknown:
+        raise HypothesisError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
+    if not table.get("experiment"):
+        raise HypothesisError(f"{path}: no [[experiment]] tables")
+    defaults = _sampler(table.get("sampler", {}), f"{path} [sampler]")
+    provenance = table.get("provenance", "measured")
+    experiments = [_experiment(e, path, defaults, provenance, k) for k, e in enumerate(table["experiment"])]
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise HypothesisError(f"{path}: experiment names must be unique, got {names}")
+    return Study(path, table.get("title", path.stem), experiments, provenance, table.get("description", ""))
+
+
+def _sampler(table, where, base=None):
+    unknown = set(table) - _SAMPLER_KEYS
+    if unknown:
+        raise HypothesisError(f"{where}: unknown sampler key(s) {sorted(unknown)}; allowed: {sorted(_SAMPLER_KEYS)}")
+    return {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1, "target_accept": 0.9, **(base or {}), **table}
+
+
+def _experiment(table, path, defaults, provenance, k):
+    where = f"{path} [experiment {k + 1}]"
+    unknown = set(table) - _EXPERIMENT_KEYS
+    if unknown:
+        raise HypothesisError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_EXPERIMENT_KEYS)}")
+    for key in ("name", "data", "hypotheses"):
+        if key not in table:
+            raise HypothesisError(f"{where}: missing key {key!r}")
+    base = path.parent
+    data_path = (base / table["data"]).resolve()
+    if not data_path.is_file():
+        raise HypothesisError(f"{where}: data file {data_path} does not exist")
+    entries = table["hypotheses"] if isinstance(table["hypotheses"], list) else [table["hypotheses"]]
+    files = []
+    for entry in entries:
+        p = (base / entry).resolve()
+        if p.is_dir():
+            files += sorted(p.glob("*.toml"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise HypothesisError(f"{where}: hypothesis path {p} does not exist")
+    if len(files) < 1:
+        raise HypothesisError(f"{where}: no hypothesis files found in {entries}")
+    information = {}
+    for entry in table.get("information", []):
+        p = (base / entry).resolve()
+        if not p.is_file():
+            raise HypothesisError(f"{where}: information file {p} does not exist")
+        information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
+    unit = table.get("unit", "point")
+    if unit not in ("point", "spectrum", "cell"):
+        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum' or 'cell'")
+    return Experiment(
+        name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
+        area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
+        sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
+        description=table.get("description", ""),
+    )
+
+
+def load_data(experiment, kind):
+    """Read an experiment's data file for hypotheses of ``kind``."""
+    path = experiment.data_path
+    if kind == "iv":
+        curve = io.read_iv(path)
+        return curve.select(process=experiment.process) if experiment.process else curve
+    if kind == "transient":
+        return io.read_transients(path, area_cm2=experiment.area_cm2) if path.suffix == ".mpt" else io.read_transients(path)
+    return io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
+
+
+def load_hypotheses(experiment):
+    """The experiment's hypotheses, with its information priors applied where they fit."""
+    out = []
+    for p in experiment.hypothesis_paths:
+        h = hypotheses.load(p)
+        names = set(h.free_parameters()) | set(h.drift) | set(h.hierarchy)
+        extra = {k: v for k, v in experiment.information.items() if k in names}
+        out.append(hypotheses.load(p, priors=extra) if extra else h)
+    kinds = {h.experiment for h in out}
+    if len(kinds) > 1:
+        raise HypothesisError(f"experiment {experiment.name!r}: hypotheses explain different experiments {sorted(kinds)}")
+    return out
+
+
+def fit_key(experiment, hypothesis, sampler):
+    """Hash of everything a fit depends on (reuse it when unchanged)."""
+    h = hashlib.sha256()
+    h.update(experiment.data_path.read_bytes())
+    h.update(hypothesis.text.encode())
+    h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
+                         "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
+                         "process": experiment.process, "version": __version__}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def fit_all(experiment, out_dir, *, quick=False, log=print):
+    """Fit (or reuse) every hypothesis of an experiment; returns name → DataTree."""
+    sampler = {**experiment.sampler, **(QUICK if quick else {})}
+    hyps = load_hypotheses(experiment)
+    data = load_data(experiment, hyps[0].kind)
+    results = {}
+    for h in hyps:
+        path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"
+        key = fit_key(experiment, h, sampler)
+        if path.is_file():
+            cached = inference.load(path)
+            if cached.attrs.get("input_hash") == key:
+                log(f"  {experiment.name}/{h.name}: inputs unchanged, reusing {path}")
+                results[h.name] = cached
+                continue
+        log(f"  {experiment.name}/{h.name}: sampling {sampler['chains']} chains × {sampler['draws']} draws"
+            f" ({sampler['tune']} tuning) ...")
+        start = time.perf_counter()
+        idata = inference.fit(h, data, draws=sampler["draws"], tune=sampler["tune"], chains=sampler["chains"],
+                              random_seed=sampler["seed"], target_accept=sampler["target_accept"],
+                              progressbar=sys.stderr.isatty())
+        idata.attrs.update({"input_hash": key, "quick": int(quick), "fit_seconds": time.perf_counter() - start,
+                            "provenance": experiment.provenance})
+        inference.save(idata, path)
+        log(f"    done in {time.perf_counter() - start:.1f} s — {idata.attrs['diagnostics']}")
+        results[h.name] = idata
+    return results, data
+
+
+def run(study_path, out_dir, *, quick=False, log=print, command=""):
+    """Run a whole study and write every output to ``out_dir``.
+
+    Returns
+    -------
+    dict
+        Experiment name → :class:`mgbayes.compare.Comparison`.
+    """
+    from . import outputs
+
+    study = load_study(study_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    comparisons, fits, datas = {}, {}, {}
+    for experiment in study.experiments:
+        log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {experiment.data_path.name}")
+        results, data = fit_all(experiment, out_dir, quick=quick, log=log)
+        fits[experiment.name], datas[experiment.name] = results, data
+        if len(results) >= 2:
+            comparisons[experiment.name] = compare.compare(results, unit=experiment.unit)
+    outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log)
+    return comparisons
+
+
+def comparison_frame(comparisons):
+    """All comparison tables in one DataFrame (``experiment`` first)."""
+    frames = [c.table for c in comparisons.values()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summary(comparisons, fits, out_dir, *, quick=False):
+    """The one-screen summary printed at the end of a run."""
+    lines = []
+    if quick:
+        lines.append("QUICK MODE: fewer draws than a publication run; use the full run for final numbers.")
+    for name, c in comparisons.items():
+        lines.append(f"[{name}] LOO unit: {c.unit}")
+        for row in c.table.itertuples():
+            lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
+                         f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")
+        lines.append(f"  verdict: {c.verdict}")
+    problems = [f"  {e}/{h}: {r.attrs['diagnostics']}" for e, rs in fits.items() for h, r in rs.items()
+                if not int(r.attrs.get("converged", 1))]
+    lines.append("convergence: " + ("all fits converged" if not problems else "PROBLEMS"))
+    lines += problems
+    lines.append(f"rule: {compare.RULE}")
+    lines.append(f"outputs: {Path(out_dir).resolve()} (report.html, report.md, comparison.csv, parameters.csv, figures/, fits/)")
+    return "\n".join(lines)
+

@@ -1,0 +1,125 @@
+"""Hypothesis files: loading, checks with clear errors, resolution, simulation."""
+
+import numpy as np
+import pytest
+
+from mgbayes import expressions, hypotheses, simulate
+from mgbayes.errors import HypothesisError
+from mgbayes.hypotheses import MODELS_DIR
+
+OCV = MODELS_DIR / "ocv_drift"
+
+
+def write(tmp_path, text, name="h.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BASE = """
+experiment = "ocv_drift"
+physics = "test"
+[circuit]
+series = "R_el"
+electrode = "p(R_ct,CPE_dl)"
+"""
+
+
+def test_shipped_ocv_hypotheses_load_and_share_experiment():
+    hs = hypotheses.load_folder(OCV)
+    assert {h.name for h in hs} == {"charge_transfer", "film", "mixed"}
+    assert all(h.experiment == "ocv_drift" and h.physics for h in hs)
+    film = next(h for h in hs if h.name == "film")
+    # physical priors replace the film CPE coefficient: thickness and permittivity are sampled
+    assert {"thickness_nm", "permittivity", "R_e", "R_ion_0", "R_ion_rate"} <= set(film.free_parameters())
+    assert "CPE_film_T" not in film.free_parameters()
+
+
+def test_information_prior_overrides_only_where_used():
+    info = {"R_e": {"dist": "lognormal", "median": 2e3, "sd_log": 0.5}}
+    film = hypotheses.load(OCV / "film.toml", priors=info)
+    assert film.priors["R_e"].args["median"] == 2e3
+    hs = hypotheses.load_folder(OCV, priors=info)
+    ct = next(h for h in hs if h.name == "charge_transfer")
+    assert "R_e" not in ct.priors
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        ("colour = 'red'\n", "unknown key(s) ['colour']"),
+        ("[priors]\nR_ct = { dist = 'gamma', alpha = 1 }\n", "unknown distribution 'gamma'"),
+        ("[priors]\nR_foo = { dist = 'lognormal', median = 1, sd_log = 1 }\n", "prior on ['R_foo']"),
+        ("[priors]\nR_ct = { dist = 'lognormal', median = -1, sd_log = 1 }\n", "invalid lognormal"),
+        ("[drift]\nR_ct = 'quadratic'\n", "unknown law 'quadratic'"),
+        ("[noise]\nmodel = 'laplace'\n", "model 'laplace' unknown"),
+        ("[derived]\nC = { expr = 'cpe_capacitance(R_x, CPE_dl_T, CPE_dl_P)' }\n", "uses 'R_x'"),
+        ("[transform]\nR_ct = 'os.system(1)'\n", "unknown function"),
+    ],
+)
+def test_bad_files_raise_with_file_and_key(tmp_path, extra, fragment):
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(HypothesisError) as err:
+        hypotheses.load(path)
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_bad_circuit_in_file_names_position(tmp_path):
+    path = write(tmp_path, BASE.replace("p(R_ct,CPE_dl)", "p(R_ct,CPE_dl"))
+    with pytest.raises(HypothesisError, match="position 13"):
+        hypotheses.load(path)
+
+
+def test_missing_prior_for_non_circuit_parameter(tmp_path):
+    path = write(tmp_path, BASE + "[transform]\nR_ct = 'R_ion * 2'\n")
+    with pytest.raises(HypothesisError, match="'R_ion' has no prior"):
+        hypotheses.load(path)
+
+
+def test_circular_transform(tmp_path):
+    path = write(tmp_path, BASE + "[transform]\nR_ct = 'A'\nA = 'R_ct'\n")
+    with pytest.raises(HypothesisError, match="circular"):
+        hypotheses.load(path)
+
+
+def test_expression_evaluates_on_numpy_and_refuses_attributes():
+    assert expressions.evaluate("parallel(a, b) * 2", {"a": 2.0, "b": 2.0}) == pytest.approx(2.0)
+    with pytest.raises(HypothesisError):
+        expressions.parse("a.__class__")
+
+
+def test_linear_drift_and_symmetric_cell_factor():
+    h = hypotheses.load(OCV / "charge_transfer.toml")
+    p = {"R_el": 10.0, "R_ct_0": 1e3, "R_ct_rate": 1.0, "CPE_dl_T": 1e-5, "CPE_dl_P": 1.0}
+    series = simulate.spectra(h, p, times_h=[0.0, 2.0], frequency=[1e6, 1e3, 1, 1e-3, 1e-6], area_cm2=2.0, noise=0.0)
+    z = series.impedance_area[:, [-1, 0]]
+    # DC limit: R_el + 2 R_ct(t); R_ct(2 h) = 1e3 (1 + 2)
+    np.testing.assert_allclose(z[:, 0].real, [10 + 2e3, 10 + 6e3], rtol=1e-6)
+    np.testing.assert_allclose(z[:, 1].real, [10, 10], rtol=1e-3)
+    assert series.area_cm2 == 2.0 and series.symmetric
+
+
+def test_film_capacitance_from_thickness_and_permittivity():
+    h = hypotheses.load(OCV / "film.toml")
+    values = {n: np.asarray(h.priors[n].typical()) if n in h.priors else None for n in h.free_parameters()}
+    values.update({"R_ion_0": np.asarray(1e4), "R_ion_rate": np.asarray(0.1), "R_e": np.asarray(1e6),
+                   "thickness_nm": np.asarray(8.0), "permittivity": np.asarray(10.0), "CPE_film_P": np.asarray(1.0)})
+    resolved = h.resolve(values, {"t": np.array([0.0])})
+    # C = eps eps0 / d = 10 * 8.854e-14 F/cm / 8e-7 cm = 1.107 uF/cm2
+    assert float(resolved["C_film"]) == pytest.approx(1.107e-6, rel=1e-3)
+    assert float(h.derive(resolved)["C_film_eq1"][0]) == pytest.approx(1.107e-6, rel=1e-3)
+
+
+def test_simulate_rejects_missing_parameters():
+    h = hypotheses.load(OCV / "charge_transfer.toml")
+    with pytest.raises(HypothesisError, match="missing \\['CPE_dl_P'\\]"):
+        simulate.spectra(h, {"R_el": 1, "R_ct_0": 1, "R_ct_rate": 1, "CPE_dl_T": 1}, times_h=[0])
+
+
+def test_default_priors_follow_the_data_scale():
+    h = hypotheses.from_table({"experiment": "x", "physics": "y", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}})
+    f = np.logspace(5, -2, 30)
+    z = h.electrode.impedance(f, R0=1e5, R1=1e6, C1=1e-9)
+    table = h.prior_table(frequency=f, impedance=z)
+    assert 1e5 < table["R1"].typical() < 1e7

@@ -1,0 +1,111 @@
+"""Sampling: real dummy cells against least squares, posterior recovery, results files."""
+
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytest
+
+from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, simulate
+from mgbayes.hypotheses import MODELS_DIR
+
+FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
+needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files not found at {FILES}")
+
+
+def circuit_hypothesis(text):
+    return hypotheses.from_table({"name": text, "experiment": "dummy", "physics": "equivalent circuit",
+                                  "circuit": {"electrode": text, "electrodes": 1}})
+
+
+@pytest.fixture(scope="module")
+def ct_fit():
+    h = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    truth = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
+    data = simulate.spectra(h, truth, times_h=np.linspace(0, 20, 6), frequency=simulate.frequency_grid(1e5, 0.02, 6),
+                            area_cm2=1.13, seed=3, noise=0.01)
+    return h, truth, data, inference.fit(h, data, draws=500, tune=500, chains=2, random_seed=4)
+
+
+@needs_files
+@pytest.mark.parametrize("name", ["Circuit1_EIS_1.z", "Circuit2_EIS_1.z", "Circuit3_EIS_1.z"])
+def test_dummy_cell_posterior_agrees_with_least_squares(name):
+    spectrum = io.read(FILES / name)
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    lsq, rms = fitting.least_squares(h.electrode, spectrum.frequency, spectrum.impedance)
+    assert rms < 0.05, f"{name}: least squares does not fit ({rms:.3f})"
+    idata = inference.fit(h, spectrum, draws=400, tune=400, chains=2, random_seed=1)
+    post = idata["posterior"]
+    for p, value in lsq.items():
+        median = float(post[p].median())
+        lo, hi = np.quantile(post[p].values, [0.001, 0.999])
+        assert median == pytest.approx(value, rel=0.02), p
+        assert lo <= value <= hi or abs(median / value - 1) < 0.005, p
+
+
+@needs_files
+@pytest.mark.slow
+def test_loo_does_not_prefer_a_needlessly_complex_circuit():
+    spectrum = io.read(FILES / "Circuit1_EIS_1.z")
+    results = {text: inference.fit(circuit_hypothesis(text), spectrum, draws=500, tune=700, chains=2, random_seed=2)
+               for text in ("R0-p(R1,C1)", "R0-p(R1,C1)-p(R2,C2)")}
+    c = compare.compare(results)
+    complex_row = c.table.set_index("hypothesis").loc["R0-p(R1,C1)-p(R2,C2)"]
+    simple_row = c.table.set_index("hypothesis").loc["R0-p(R1,C1)"]
+    # the extra arc buys nothing: the simple circuit is best or the two are indistinguishable
+    assert simple_row.verdict == "best" or complex_row.verdict == "best" and simple_row.verdict == "indistinguishable from best"
+
+
+def test_posterior_recovers_true_parameters(ct_fit):
+    h, truth, data, idata = ct_fit
+    post = idata["posterior"]
+    for name, value in truth.items():
+        lo, hi = np.quantile(post[name].values, [0.03, 0.97])
+        assert lo <= value <= hi, f"{name}: {value} outside 94 % interval [{lo:.4g}, {hi:.4g}]"
+    assert int(idata.attrs["converged"]) == 1, idata.attrs["diagnostics"]
+
+
+def test_result_holds_units_derived_quantities_and_provenance(ct_fit, tmp_path):
+    h, truth, data, idata = ct_fit
+    assert idata["log_likelihood"]["Z"].dims == ("chain", "draw", "time", "frequency")
+    assert idata["posterior_predictive"]["Z"].dims[2:] == ("time", "frequency", "part")
+    assert idata["posterior"]["R_ct"].dims == ("chain", "draw", "time")
+    c_dl = idata["posterior"]["C_dl"]
+    assert c_dl.attrs["unit"] == "F cm-2"
+    # Hsu–Mansfeld capacitance of the truth at the first time point
+    true_c = truth["CPE_dl_T"] ** (1 / 0.9) * truth["R_ct_0"] ** ((1 - 0.9) / 0.9)
+    lo, hi = np.quantile(c_dl.isel(time=0).values, [0.03, 0.97])
+    assert lo <= true_c <= hi
+    path = inference.save(idata, tmp_path / "fit.nc")
+    back = az.from_netcdf(path)
+    assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data"} <= set(back.children)
+    assert "charge_transfer" in back.attrs["hypothesis_text"]
+    assert "pymc" in back.attrs["versions"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_pointwise_loglik_sums_re_and_im(ct_fit):
+    h, truth, data, idata = ct_fit
+    n_points = len(data) * data.frequency.size
+    assert compare.loo(idata).n_data_points == n_points
+    assert compare.loo(idata, unit="spectrum").n_data_points == len(data)
+
+
+def test_convergence_problems_are_reported_by_name():
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e5, 0.1, 5), symmetric=False, seed=0)
+    with pytest.warns(diagnostics.ConvergenceWarning, match="ESS"):
+        idata = inference.fit(h, data, draws=30, tune=30, chains=2, random_seed=0)
+    assert int(idata.attrs["converged"]) == 0
+    assert "bulk ESS" in idata.attrs["diagnostics"]
+
+
+def test_kind_mismatch_is_an_error():
+    h = hypotheses.from_table({"experiment": "x", "physics": "y", "kind": "iv",
+                               "response": {"overpotential": "b * log10(j)"},
+                               "priors": {"b": {"dist": "lognormal", "median": 0.1, "sd_log": 1}}})
+    data = simulate.spectra(circuit_hypothesis("R0-C1"), {"R0": 1.0, "C1": 1e-3}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e3, 1, 3), symmetric=False)
+    with pytest.raises(Exception, match="explains iv data"):
+        inference.build_model(h, data)
