@@ -9,12 +9,13 @@ a unit that is not known is rejected, never guessed.
 """
 
 import re
+import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from ..data import Spectrum, SpectrumSeries
+from ..data import DataWarning, Spectrum, SpectrumSeries
 from ..errors import DataError
 
 FREQUENCY_UNITS = {"Hz": 1.0, "hz": 1.0, "HZ": 1.0, "kHz": 1e3, "KHz": 1e3, "khz": 1e3, "mHz": 1e-3, "MHz": 1e6}
@@ -360,6 +361,9 @@ def build_spectra(
     keep = table[found["frequency"][0]] != 0
     table = {c: v[keep] for c, v in table.items()}
     metadata["dropped_rows"] = int(np.sum(~keep))
+    if metadata["dropped_rows"]:
+        warnings.warn(f"{path}: dropped {metadata['dropped_rows']} rows with zero frequency (DC, rest or OCV "
+                      "rows, not impedance points); the count is in metadata['dropped_rows']", DataWarning, stacklevel=3)
     if not keep.any():
         raise DataError(f"{path}: every row has zero frequency; the file holds no impedance data")
     spectra = []
