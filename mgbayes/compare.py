@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .errors import SamplingError
+
 DIFF_MIN = 4.0
 SE_FACTOR = 2.0
 K_BAD = 0.7
@@ -63,7 +65,13 @@ def loo(idata, *, unit="point"):
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.loo(tree, pointwise=True, var_name="y")
+        try:
+            return az.loo(tree, pointwise=True, var_name="y")
+        except ValueError as err:
+            raise SamplingError(
+                f"PSIS-LOO failed for {idata.attrs.get('hypothesis', 'a result')} ({err}): its draws are degenerate. "
+                f"Convergence: {idata.attrs.get('diagnostics', 'unknown')}. Refit with more tuning or a higher target_accept."
+            ) from None
 
 
 def bad_units(elpd, k_bad=K_BAD):

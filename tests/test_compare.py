@@ -1,0 +1,46 @@
+"""Model recovery for the OCV drift: the comparison finds the generating hypothesis."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mgbayes import compare, demo, hypotheses, inference, simulate
+from mgbayes.hypotheses import MODELS_DIR
+
+OCV = MODELS_DIR / "ocv_drift"
+INFO = {"R_e": {"dist": "lognormal", "median": 2.0e3, "sd_log": 0.5}}
+GRID = simulate.frequency_grid(1e5, 0.02, 6)
+TIMES = np.linspace(0.5, 20, 8)
+
+
+def fit_all(data, priors=None, seed=1, names=None):
+    return {h.name: inference.fit(h, data, draws=400, tune=500, chains=2, random_seed=seed)
+            for h in hypotheses.load_folder(OCV, priors=priors) if names is None or h.name in names}
+
+
+def row(comparison, name):
+    return comparison.table.set_index("hypothesis").loc[name]
+
+
+def test_verdict_rule_on_a_table():
+    table = pd.DataFrame({"hypothesis": ["a", "b", "c"], "rank": [1, 2, 3], "elpd_diff": [0.0, 3.0, 50.0],
+                          "dse": [0.0, 1.0, 5.0]})
+    table["verdict"] = [compare._row_verdict(r) for r in table.itertuples()]
+    assert list(table.verdict) == ["best", "indistinguishable from best", "worse than best"]
+    text = compare.verdict(table)
+    assert "cannot tell 'a' apart from 'b'" in text and "Clearly worse: 'c'" in text
+    assert compare.distinguishable(10.0, 4.0) and not compare.distinguishable(10.0, 6.0)
+
+
+@pytest.mark.slow
+def test_charge_transfer_data_recovered_and_film_rejected_with_Re_information():
+    ct = hypotheses.load(OCV / "charge_transfer.toml")
+    data = simulate.spectra(ct, demo.ocv_parameters(), times_h=TIMES, frequency=GRID, area_cm2=demo.AREA_CM2,
+                            noise=0.01, seed=11)
+    # 'mixed' is left out here: with the R_e prior it does not converge in a CI-sized run (see issue note)
+    results = fit_all(data, priors=INFO, names=("charge_transfer", "film"))
+    c = compare.compare(results)
+    assert row(c, "charge_transfer").verdict == "best", str(c)
+    assert row(c, "film").verdict == "worse than best", str(c)
+    assert set(c.table.columns) >= {"experiment", "hypothesis", "rank", "elpd_loo", "se", "elpd_diff", "dse",
+                                    "weight", "verdict"}
