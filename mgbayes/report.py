@@ -1,0 +1,612 @@
+"""Tables (CSV, Markdown, LaTeX) and the study report (Markdown and HTML).
+
+Every table states its units: parameter tables carry a ``unit`` column (units
+taken from the result's attributes, or from the hypothesis file — circuit
+elements, drift laws, kinetic laws, a prior's ``unit`` key — when missing),
+and times are in hours (``time_h``). Intervals are **equal-tailed** (central)
+credible intervals, 94 % by default: the columns ``q3%`` and ``q97%`` are
+the 3rd and 97th percentiles of the posterior draws.
+
+All files are written atomically: to a temporary file in the same folder,
+then renamed over the target, so a reader never sees half a file and an
+interrupted run leaves the old file in place.
+
+Units are plain ASCII strings as stored in results (``"Ohm cm2"``,
+``"F s^(P-1) cm-2"``, ``"mA cm-2 V-1"``); :func:`unit_text` renders them for
+Markdown/HTML (Unicode), LaTeX and Matplotlib (math text).
+"""
+
+import base64
+import html
+import math
+import os
+import re
+import secrets
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "parameter_table", "convergence_table", "write_table", "write_report",
+    "parameter_units", "unit_text", "write_atomic", "interval_columns", "to_markdown", "to_latex", "to_html",
+]
+
+#: Credible mass of the intervals in tables and figure bands.
+PROB = 0.94
+
+# --- atomic files ------------------------------------------------------------------
+
+
+def write_atomic(path, data):
+    """Write ``data`` (str, UTF-8, or bytes) to ``path`` atomically; return the Path.
+
+    The data go to a temporary file in the same folder, which is then renamed
+    over ``path`` (:func:`os.replace`); on any error the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # created with the usual permissions (umask), unlike mkstemp
+            handle.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- units -------------------------------------------------------------------------
+
+_SUPERSCRIPT = str.maketrans("0123456789-+", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺")
+_BASE_UNITS = ("F", "m", "A", "s", "V", "Hz", "g", "S", "C", "H", "W")
+_TOKEN = re.compile(r"^([A-Za-zµ°]+?)\^?(\([^)]*\)|[-+]?\d+(?:/\d+)?)?$")
+
+
+def _split_prefix(base):
+    """('µ', 'F') for 'uF'; ('k', 'Ω') for 'kOhm'; ('', base) otherwise."""
+    if base.endswith("Ohm"):
+        return base[:-3].replace("u", "µ"), "Ω"
+    if len(base) > 1 and base[0] in "uµ" and base[1:] in _BASE_UNITS:
+        return "µ", base[1:]
+    return "", base
+
+
+def unit_text(unit, style="unicode"):
+    """Render an ASCII unit string for humans.
+
+    Parameters
+    ----------
+    unit : str
+        E.g. ``"Ohm cm2"``, ``"F s^(P-1) cm-2"``, ``"uF cm-2"``, ``"h-1"``;
+        ``""`` or ``"1"`` is dimensionless.
+    style : {"unicode", "math", "latex", "ascii"}
+        ``"unicode"``: ``Ω cm²`` (Markdown, HTML); ``"math"``/``"latex"``:
+        ``$\\Omega\\,\\mathrm{cm}^{2}$`` (Matplotlib math text, valid LaTeX);
+        ``"ascii"``: unchanged.
+
+    Returns
+    -------
+    str
+        ``""`` for dimensionless quantities.
+    """
+    unit = str(unit or "").strip()
+    if unit in ("", "1") or style == "ascii":
+        return "" if unit in ("", "1") else unit
+    parts = []
+    for token in unit.split():
+        match = _TOKEN.match(token)
+        if not match:
+            parts.append(token if style == "unicode" else r"\mathrm{%s}" % _latex_escape(token))
+            continue
+        prefix, base = _split_prefix(match.group(1))
+        exponent = (match.group(2) or "").strip("()")
+        if style == "unicode":
+            text = prefix + base
+            if exponent:
+                text += exponent.translate(_SUPERSCRIPT) if re.fullmatch(r"[-+]?\d+", exponent) else f"^({exponent})"
+            parts.append(text)
+        else:
+            text = (r"\mu" if prefix == "µ" else (r"\mathrm{%s}" % prefix if prefix else ""))
+            text += r"\Omega" if base == "Ω" else (r"^\circ" if base == "°" else r"\mathrm{%s}" % base)
+            if exponent:
+                text += "^{%s}" % exponent
+            parts.append(text)
+    if style == "unicode":
+        return " ".join(parts)
+    return "$" + r"\,".join(parts) + "$"
+
+
+def _area_unit(unit, per_area):
+    """Unit of an element parameter (declared for Ohm) when impedance is in Ohm cm2."""
+    if not per_area or unit in ("", "1", "s", "h"):
+        return unit
+    if "Ohm" in unit:
+        return unit.replace("Ohm", "Ohm cm2", 1)
+    if unit.startswith(("F", "H")):
+        return unit + (" cm-2" if unit.startswith("F") else " cm2")
+    return unit
+
+
+#: Units of the keyword arguments of the kinetic laws in :mod:`mgbayes.kinetics`.
+KINETIC_UNITS = {
+    "G0": "mA cm-2 V-1", "gamma": "V-2", "eta_on": "V", "b": "V dec-1", "j_ref": "mA cm-2",
+    "j0": "mA cm-2", "j_lim": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
+    "barrier_eV": "eV", "thickness_nm": "nm", "T": "K", "n": "1",
+}
+_DRIFT_SUFFIX_UNITS = {"rate": "h-1", "tau": "h", "alpha": "1"}
+
+
+def _hypothesis(idata):
+    """The Hypothesis stored in a result's attributes, or None."""
+    text = idata.attrs.get("hypothesis_text", "")
+    if not text:
+        return None, {}
+    try:
+        table = tomllib.loads(text)
+        from .hypotheses import from_table
+
+        return from_table(table, path=idata.attrs.get("hypothesis_file") or None, text=text), table
+    except Exception:  # an old or foreign file: fall back to attributes and names
+        try:
+            return None, tomllib.loads(text)
+        except Exception:
+            return None, {}
+
+
+def parameter_units(idata):
+    """Unit of every posterior variable of a result, as an ASCII string.
+
+    Taken, in order, from the variable's ``unit`` attribute; a ``unit`` key
+    in its prior in the hypothesis file; the circuit element that declares
+    it (area-normalised when the data are in Ohm cm2); the drift law or
+    hierarchy that defines it; the kinetic law's keyword it is passed as.
+    ``""`` where none of these says.
+    """
+    posterior = idata["posterior"]
+    hyp, table = _hypothesis(idata)
+    per_area = "cm2" in str(idata.attrs.get("data_unit", ""))
+    data_unit = str(idata.attrs.get("data_unit", ""))
+    known = {}
+    for name, spec in table.get("priors", {}).items():
+        if isinstance(spec, dict) and spec.get("unit"):
+            known[name] = str(spec["unit"])
+    if hyp is not None:
+        for name, param in hyp.circuit_parameters.items():
+            known.setdefault(name, _area_unit(param.unit, per_area))
+        if hyp.response:
+            for kw, arg in re.findall(r"(\w+)\s*=\s*(\w+)", hyp.response):
+                if kw in KINETIC_UNITS:
+                    known.setdefault(arg, KINETIC_UNITS[kw])
+            for name in re.findall(r"\b\w+\b", hyp.response):
+                if name in KINETIC_UNITS:
+                    known.setdefault(name, KINETIC_UNITS[name])
+        for spec_name, spec in hyp.derived.items():
+            if spec.get("unit"):
+                known.setdefault(spec_name, spec["unit"])
+        noise_unit = {"proportional": "1", "student_t": "1", "absolute": data_unit}.get(hyp.noise_model, "")
+        if hyp.noise_model == "student_t" and hyp.kind != "impedance":
+            noise_unit = data_unit
+        known.setdefault("noise_sigma", noise_unit)
+        known.setdefault("noise_nu", "1")
+    units = {}
+    for name in posterior.data_vars:
+        units[name] = _unit_of(name, posterior[name].attrs.get("unit", ""), known, hyp)
+    return units
+
+
+def _unit_of(name, attr, known, hyp):
+    if attr:
+        return str(attr)
+    if name in known:
+        return known[name]
+    if hyp is not None:
+        for base, law in hyp.drift.items():
+            for suffix in _drift_suffixes(law):
+                if name == f"{base}_{suffix}":
+                    return _DRIFT_SUFFIX_UNITS.get(suffix, known.get(base, ""))
+        for base, spec in hyp.hierarchy.items():
+            if name == f"{base}_mu":
+                return known.get(base, "")
+            if name == f"{base}_sd":
+                return known.get(base, "") if spec["scale"] == "additive" else "1"
+            if name == f"{base}_z":
+                return "1"
+    if name.endswith("_nm"):
+        return "nm"
+    if name.endswith("_h"):
+        return "h"
+    if name in ("permittivity", "noise_nu") or name.endswith("_P"):
+        return "1"
+    return ""
+
+
+def _drift_suffixes(law):
+    from . import drift
+
+    return drift.LAWS.get(law, (None, ()))[1]
+
+
+# --- tables ------------------------------------------------------------------------
+
+
+def _results(idatas):
+    """Normalise one DataTree, a list or a dict of them to {label: DataTree}."""
+    if hasattr(idatas, "attrs") and hasattr(idatas, "children"):
+        return {idatas.attrs.get("hypothesis", "result"): idatas}
+    if isinstance(idatas, dict):
+        return dict(idatas)
+    return {r.attrs.get("hypothesis", f"result {i}"): r for i, r in enumerate(idatas)}
+
+
+def _percentiles(prob):
+    lo = 100 * (1 - prob) / 2
+    return lo, 100 - lo
+
+
+def interval_columns(prob=PROB):
+    """Names of the interval columns for credible mass ``prob`` (``("q3%", "q97%")``)."""
+    lo, hi = _percentiles(prob)
+    return f"q{lo:g}%", f"q{hi:g}%"
+
+
+def parameter_table(idata, *, time_resolved=False, var_names=None, prob=PROB):
+    """Posterior median and equal-tailed interval of every parameter.
+
+    Parameters
+    ----------
+    idata : DataTree, or dict/list of them
+        Result(s) of :func:`mgbayes.inference.fit`; a dict's keys label the
+        hypotheses, otherwise the ``hypothesis`` attribute does.
+    time_resolved : bool or "ends"
+        Time-resolved quantities (dims ``time``, e.g. ``R_ct``, ``C_dl``):
+        left out (False, default), one row per time point (True), or rows at
+        the first and last time only (``"ends"``).
+    var_names : list of str, optional
+        Only these variables (in this order). By default every free
+        parameter, resolved and derived quantity except standardised
+        hierarchical offsets (``*_z``).
+    prob : float
+        Credible mass of the equal-tailed interval (0.94: columns
+        ``q3%``, ``q97%``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``hypothesis, parameter, time_h, unit, median, q3%, q97%``
+        (interval columns named after ``prob``). Parameters with a ``cell``
+        dimension get one row per cell, named ``X[cell]``; ``time_h`` is NaN
+        for quantities that do not change with time.
+    """
+    lo_name, hi_name = interval_columns(prob)
+    q = [(1 - prob) / 2, 0.5, 1 - (1 - prob) / 2]
+    rows = []
+    for label, result in _results(idata).items():
+        posterior = result["posterior"].to_dataset()
+        units = parameter_units(result)
+        names = var_names or [n for n in posterior.data_vars if not _is_offset(n, posterior[n])]
+        for name in names:
+            if name not in posterior:
+                continue
+            da = posterior[name]
+            extra = [d for d in da.dims if d not in ("chain", "draw")]
+            if "point" in extra or len(extra) > 1:
+                continue  # per-data-point values belong in figures, not tables
+            if "time" in extra:
+                if not time_resolved:
+                    continue
+                times = da["time"].values
+                keep = range(len(times)) if time_resolved is True else sorted({0, len(times) - 1})
+                for k in keep:
+                    rows.append(_row(label, name, float(times[k]), units[name], da.isel(time=k), q))
+            elif extra:
+                dim = extra[0]
+                for k, coord in enumerate(da[dim].values if dim in da.coords else range(da.sizes[dim])):
+                    rows.append(_row(label, f"{name}[{coord}]", np.nan, units[name], da.isel({dim: k}), q))
+            else:
+                rows.append(_row(label, name, np.nan, units[name], da, q))
+    df = pd.DataFrame(rows, columns=["hypothesis", "parameter", "time_h", "unit", "q_lo", "median", "q_hi"])
+    df = df.rename(columns={"q_lo": lo_name, "q_hi": hi_name})
+    return df[["hypothesis", "parameter", "time_h", "unit", "median", lo_name, hi_name]]
+
+
+def _is_offset(name, da):
+    return name.endswith("_z") and "cell" in da.dims
+
+
+def _row(label, name, time_h, unit, da, q):
+    values = np.asarray(da.values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    lo, med, hi = np.quantile(values, q) if values.size else (np.nan,) * 3
+    return {"hypothesis": label, "parameter": name, "time_h": time_h, "unit": unit,
+            "q_lo": float(lo), "median": float(med), "q_hi": float(hi)}
+
+
+def convergence_table(idatas):
+    """Sampler diagnostics per hypothesis.
+
+    Computed from the draws with :func:`mgbayes.diagnostics.check` (free
+    parameters only; thresholds R-hat < 1.01, bulk and tail ESS >= 400,
+    no divergences, E-BFMI >= 0.3).
+
+    Parameters
+    ----------
+    idatas : DataTree, or dict/list of them
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``hypothesis, chains, draws, rhat_max, ess_bulk_min,
+        ess_tail_min, divergences, bfmi_min, converged``.
+    """
+    from . import diagnostics
+
+    rows = []
+    for label, result in _results(idatas).items():
+        sizes = result["posterior"].sizes
+        try:
+            rep = diagnostics.check(result, label)
+            values = dict(rhat_max=rep.rhat_max, ess_bulk_min=rep.ess_bulk_min, ess_tail_min=rep.ess_tail_min,
+                          divergences=int(rep.divergences), bfmi_min=rep.bfmi_min, converged=bool(rep.ok))
+        except Exception:  # no sample_stats etc.: fall back to the stored verdict
+            values = dict(rhat_max=np.nan, ess_bulk_min=np.nan, ess_tail_min=np.nan, divergences=-1,
+                          bfmi_min=np.nan, converged=bool(int(result.attrs.get("converged", 0))))
+        rows.append({"hypothesis": label, "chains": int(sizes.get("chain", 0)), "draws": int(sizes.get("draw", 0)),
+                     **values})
+    return pd.DataFrame(rows, columns=["hypothesis", "chains", "draws", "rhat_max", "ess_bulk_min",
+                                       "ess_tail_min", "divergences", "bfmi_min", "converged"])
+
+
+# --- formatting ----------------------------------------------------------------------
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_escape(text):
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def _format_value(value, digits=4):
+    """Short text of one cell: numbers to ``digits`` significant figures, NaN empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "" if math.isnan(value) else str(value)
+        if value == int(value) and abs(value) < 1e6:
+            return str(int(value)) if abs(value) >= 1 or value == 0 else f"{value:.{digits}g}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _is_unit_column(name):
+    return str(name) == "unit"
+
+
+def _unit_cell(unit, style):
+    """A unit in a table cell: dimensionless shown as 1 (an empty cell means "not stated")."""
+    return "1" if str(unit).strip() == "1" else unit_text(unit, style)
+
+
+def _numeric(series):
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def to_markdown(df, digits=4):
+    """A pipe table (GitHub Markdown); units rendered in Unicode, numbers right-aligned."""
+    cols = list(df.columns)
+    align = ["---:" if _numeric(df[c]) else ":---" for c in cols]
+
+    def cell(text):
+        return str(text).replace("|", r"\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "| " + " | ".join(align) + " |"]
+    for row in df.itertuples(index=False):
+        texts = [_unit_cell(v, "unicode") if _is_unit_column(c) else _format_value(v, digits)
+                 for c, v in zip(cols, row)]
+        lines.append("| " + " | ".join(cell(t) for t in texts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _latex_number(text):
+    """``1.2e-05`` → ``$1.2\\times10^{-5}$``; anything else escaped."""
+    match = re.fullmatch(r"(-?\d+(?:\.\d+)?)e([-+]\d+)", text)
+    if not match:
+        return _latex_escape(text)
+    return f"${match.group(1)}\\times10^{{{int(match.group(2))}}}$"
+
+
+def to_latex(df, digits=4, caption=None):
+    """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``); needs ``\\usepackage{booktabs}``."""
+    cols = list(df.columns)
+    spec = "".join("r" if _numeric(df[c]) else "l" for c in cols)
+    lines = []
+    if caption:
+        lines.append(f"% {_latex_escape(caption)}")
+    lines += [f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+              " & ".join(_latex_escape(c) for c in cols) + r" \\", r"\midrule"]
+    for row in df.itertuples(index=False):
+        texts = [_unit_cell(v, "latex") if _is_unit_column(c) else _latex_number(_format_value(v, digits))
+                 for c, v in zip(cols, row)]
+        lines.append(" & ".join(texts) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(df, digits=4):
+    """A plain HTML table (escaped; units in Unicode)."""
+    cols = list(df.columns)
+    numeric = [_numeric(df[c]) for c in cols]
+    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr></thead>",
+           "<tbody>"]
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v, num in zip(cols, row, numeric):
+            text = _unit_cell(v, "unicode") if _is_unit_column(c) else _format_value(v, digits)
+            cells.append(f'<td class="num">{html.escape(text)}</td>' if num else f"<td>{html.escape(text)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out += ["</tbody>", "</table>"]
+    return "\n".join(out)
+
+
+def write_table(df, path_stem, *, digits=4):
+    """Write a table as CSV, Markdown and LaTeX, atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Column names should carry units where the column has one
+        (``time_h``), or the table a ``unit`` column (rendered as Ω cm² in
+        Markdown and as math in LaTeX).
+    path_stem : str or Path
+        Path without suffix; ``.csv``, ``.md`` and ``.tex`` are added.
+    digits : int
+        Significant figures in Markdown and LaTeX (CSV keeps full precision).
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "md": Path, "tex": Path}``.
+    """
+    stem = str(path_stem)
+    for suffix in (".csv", ".md", ".tex"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return {
+        "csv": write_atomic(stem + ".csv", df.to_csv(index=False)),
+        "md": write_atomic(stem + ".md", to_markdown(df, digits)),
+        "tex": write_atomic(stem + ".tex", to_latex(df, digits)),
+    }
+
+
+# --- report ------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 60rem;
+       margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }
+h1, h2 { line-height: 1.2; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
+thead th { border-bottom: 2px solid #444; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; }
+figcaption, .caption { font-size: 0.9rem; color: #444; }
+.banner { background: #fff4d6; border: 1px solid #e69f00; padding: 0.5rem 1rem; }
+code { background: #f3f3f3; padding: 0 0.2rem; }
+""".strip()
+
+
+def _items(entries):
+    """[(caption or None, item)] from a list of items or (caption, item) pairs."""
+    out = []
+    for entry in entries or ():
+        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str) and not isinstance(entry[1], str):
+            out.append(entry)                       # (caption, DataFrame)
+        elif isinstance(entry, tuple) and len(entry) == 2:
+            out.append((entry[1], entry[0]))        # (path, caption)
+        else:
+            out.append((None, entry))
+    return out
+
+
+def _provenance_frame(provenance):
+    rows = []
+    for key, value in (provenance or {}).items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = " ".join(str(v) for v in value)
+        rows.append({"item": str(key), "value": str(value)})
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _synthetic(provenance):
+    return "synthetic" in str((provenance or {}).get("data", "")).lower()
+
+
+def _paragraphs(text):
+    return [p.strip() for p in re.split(r"\n\s*\n", str(text or "")) if p.strip()]
+
+
+def _inline_html(text):
+    escaped = html.escape(" ".join(text.split()))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def write_report(out_dir, *, title, sections, provenance=None):
+    """Write ``report.md`` and a self-contained ``report.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if needed.
+    title : str
+    sections : list of dict
+        Each ``{"heading": str, "text": str, "tables": [...], "figures": [...]}``
+        (all but ``heading`` optional). Text is plain paragraphs separated by
+        blank lines (```code``` allowed). Tables are DataFrames or
+        ``(caption, DataFrame)``; figures are PNG paths or ``(path, caption)``.
+    provenance : dict, optional
+        Printed as a table at the top (e.g. ``command``, ``versions``,
+        ``data``). When ``data`` says "synthetic", both reports open with a
+        banner saying so.
+
+    Returns
+    -------
+    dict
+        ``{"md": Path, "html": Path}``. The HTML embeds every figure as a
+        base64 PNG and needs no other file; the Markdown links the figures
+        by paths relative to ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prov = _provenance_frame(provenance)
+    banner = ("These results are from **synthetic data** (simulated from the hypotheses' forward models), "
+              "not from measurements." if _synthetic(provenance) else None)
+
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if banner:
+        md += [f"> {banner}", ""]
+        strong = html.escape(banner).replace("**synthetic data**", "<strong>synthetic data</strong>")
+        body.append(f'<p class="banner">{strong}</p>')
+    if len(prov):
+        md += ["## Provenance", "", to_markdown(prov)]
+        body += ["<h2>Provenance</h2>", to_html(prov)]
+    for number, section in enumerate(sections, start=1):
+        heading = section.get("heading", f"Section {number}")
+        md += [f"## {heading}", ""]
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        for paragraph in _paragraphs(section.get("text")):
+            md += [paragraph, ""]
+            body.append(f"<p>{_inline_html(paragraph)}</p>")
+        for caption, df in _items(section.get("tables")):
+            if caption:
+                md += [f"*{caption}*", ""]
+                body.append(f'<p class="caption">{html.escape(caption)}</p>')
+            md += [to_markdown(df)]
+            body.append(to_html(df))
+        for caption, path in _items(section.get("figures")):
+            path = Path(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"report section {heading!r}: figure {path} does not exist")
+            alt = caption or path.stem
+            md += [f"![{alt}]({Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()})", ""]
+            if caption:
+                md += [f"*{caption}*", ""]
+            encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+            cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+            body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">{cap}</figure>')
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+    return {"md": write_atomic(out_dir / "report.md", "\n".join(md).rstrip() + "\n"),
+            "html": write_atomic(out_dir / "report.html", page)}
