@@ -49,6 +49,8 @@ PALETTE = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "reddish
                                   "black", "yellow")]
 DATA_COLOUR = "#333333"
 GREY = "#777777"
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+_DASHES = ("-", "--", "-.", ":")
 #: Single-column and double-column figure widths (inches).
 WIDTH_1, WIDTH_2 = 3.5, 7.2
 
@@ -120,11 +122,13 @@ def _label(quantity, unit):
     return f"{quantity} / {text}" if text else quantity
 
 
-def _display(unit, values):
-    """(factor, unit) for showing values: F → µF; Ohm → kOhm/MOhm for large magnitudes."""
+def _display(unit, values, log=False):
+    """(factor, unit) for showing values: F → µF; Ohm → kOhm/MOhm for large magnitudes on linear axes."""
     unit = str(unit or "")
     if unit.startswith("F"):
         return 1e6, "u" + unit
+    if log:
+        return 1.0, unit
     finite = np.abs(np.asarray(values, float))
     finite = finite[np.isfinite(finite)]
     top = finite.max() if finite.size else 0.0
@@ -428,14 +432,15 @@ def drift(results, *, quantities=("R_arc", "C_dl", "f_peak"), prob=PROB, log=Non
                 tt = np.array([tt.min(), tt.max()])
                 lo, med, hi = (np.full(2, v) for v in _quantiles(_samples(da), prob))
             curves.append((label, tt, lo, med, hi))
-        factor, shown = _display(unit, np.concatenate([c[3] for c in curves]))
-        for label, tt, lo, med, hi in curves:
-            ax.fill_between(tt, lo * factor, hi * factor, color=colours[label], alpha=0.3, lw=0, gid="band-model")
-            ax.plot(tt, med * factor, color=colours[label], marker="o" if tt.size > 2 else None, ms=2.5,
-                    label=label, gid="median")
         lows = np.concatenate([c[2] for c in curves])
         highs = np.concatenate([c[4] for c in curves])
         use_log = log if log is not None else bool(np.all(lows > 0) and highs.max() / lows.min() > 10)
+        factor, shown = _display(unit, np.concatenate([c[3] for c in curves]), log=use_log)
+        for k, (label, tt, lo, med, hi) in enumerate(curves):
+            ax.fill_between(tt, lo * factor, hi * factor, color=colours[label], alpha=0.3, lw=0, gid="band-model")
+            ax.plot(tt, med * factor, color=colours[label], ls=_DASHES[k % len(_DASHES)], ms=3,
+                    marker=_MARKERS[list(results).index(label) % len(_MARKERS)] if tt.size > 2 else None,
+                    label=label, gid="median")
         if use_log:
             _log_scale(ax, "y", np.concatenate([lows, highs]) * factor)
         ax.set_xlabel(_label("$t$", "h"))
@@ -474,8 +479,6 @@ def _point_groups(idata, x):
         groups = [(None, first)]
     return [(c, sel[np.argsort(x[sel], kind="stable")]) for c, sel in groups]
 
-
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
 @_styled
@@ -591,7 +594,8 @@ def transients(transients, idatas=None, *, prob=PROB):
         ax.set_xlabel(_label("$t$", "h"))
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(_label(r"$\eta$", "mV"))
-    axes[0].legend(loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4))
     return fig
 
 
@@ -681,7 +685,7 @@ def _right_label(row):
 
 
 @_styled
-def pareto_k(idata_or_loo, *, threshold=0.7, ax=None):
+def pareto_k(idata_or_loo, *, threshold=0.7, ax=None, idata=None):
     """Pareto-k̂ of every left-out observation, with the reliability threshold.
 
     Parameters
@@ -693,6 +697,9 @@ def pareto_k(idata_or_loo, *, threshold=0.7, ax=None):
         Line drawn at k̂ = 0.7 (PSIS unreliable above); where the sample
         size sets a lower one (``1 - 1/log10(S)``) it is drawn dotted too.
     ax : matplotlib Axes, optional
+    idata : DataTree, optional
+        The fit a given LOO result belongs to, to place I–V and transient
+        points at their current density or time instead of their index.
 
     Returns
     -------
@@ -712,7 +719,7 @@ def pareto_k(idata_or_loo, *, threshold=0.7, ax=None):
             warnings.simplefilter("ignore")
             loo = az.loo(idata, pointwise=True)
     else:
-        idata, loo = None, idata_or_loo
+        loo = idata_or_loo
     k = loo.pareto_k
     if ax is None:
         fig, grid = _figure(width=WIDTH_1 + 0.6, height=2.8)
@@ -758,12 +765,12 @@ def pareto_k(idata_or_loo, *, threshold=0.7, ax=None):
     if good_k is not None and np.isfinite(good_k) and good_k < threshold - 1e-3:
         ax.axhline(good_k, color=OKABE_ITO["vermillion"], ls=":", lw=0.9, label=f"k = {good_k:.2f} (sample size)")
     if log_x:
-        ax.set_xscale("log")
+        _log_scale(ax, "x", x)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(r"Pareto $\hat{k}$")
     ax.set_ylim(top=max(1.1, float(np.nanmax(values)) + 0.15))
     ax.set_title(f"{int(bad.sum())} of {values.size} observations with k > {threshold:g}", loc="left")
-    ax.legend(loc="upper right")
+    ax.legend(loc="best")
     return ax.figure
 
 
@@ -821,16 +828,16 @@ def forest(idatas, var_names, *, prob=PROB, log=None):
     fig = Figure(figsize=(WIDTH_1 + 0.9, sum(heights) + 0.3), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     for ax, (v, unit, rows) in zip(axes, panels):
-        factor, shown = _display(unit, [q[1] for _, _, q in rows])
+        lows = np.array([q[0] for _, _, q in rows])
+        highs = np.array([q[2] for _, _, q in rows])
+        use_log = log if log is not None else bool(np.all(lows > 0) and highs.max() / lows.min() > 20)
+        factor, shown = _display(unit, [q[1] for _, _, q in rows], log=use_log)
         y = np.arange(len(rows))[::-1]
         for yy, (label, name, (lo, med, hi)) in zip(y, rows):
             ax.errorbar(med * factor, yy, xerr=[[(med - lo) * factor], [(hi - med) * factor]], fmt="o",
                         color=colours[label], ms=4, capsize=0, lw=1.4, gid="interval")
         ax.set_yticks(y, [name for _, name, _ in rows])
         ax.set_ylim(-0.6, len(rows) - 0.4)
-        lows = np.array([q[0] for _, _, q in rows])
-        highs = np.array([q[2] for _, _, q in rows])
-        use_log = log if log is not None else bool(np.all(lows > 0) and highs.max() / lows.min() > 20)
         if use_log:
             _log_scale(ax, "x", np.concatenate([lows, highs]) * factor)
         else:

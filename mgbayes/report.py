@@ -162,10 +162,14 @@ def parameter_units(idata):
     """Unit of every posterior variable of a result, as an ASCII string.
 
     Taken, in order, from the variable's ``unit`` attribute; a ``unit`` key
-    in its prior in the hypothesis file; the circuit element that declares
-    it (area-normalised when the data are in Ohm cm2); the drift law or
-    hierarchy that defines it; the kinetic law's keyword it is passed as.
-    ``""`` where none of these says.
+    in its prior in the hypothesis file (``R_e = { dist = ..., unit =
+    "Ohm cm2" }``, the surest way); the circuit element that declares it
+    (area-normalised when the data are in Ohm cm2); the kinetic law's
+    keyword it is passed as; the usual symbols (``R...`` a resistance and
+    ``C...`` a capacitance in impedance hypotheses, ``eta...`` an
+    overpotential in V in I–V and transient ones); the drift law or
+    hierarchy that defines it (``X_0`` takes the unit of ``X``, ``X_rate``
+    is h-1). ``""`` where none of these says.
     """
     posterior = idata["posterior"]
     hyp, table = _hypothesis(idata)
@@ -188,6 +192,20 @@ def parameter_units(idata):
         for spec_name, spec in hyp.derived.items():
             if spec.get("unit"):
                 known.setdefault(spec_name, spec["unit"])
+        derived_names = {f"{b}_{x}" for b, law in hyp.drift.items() for x in _drift_suffixes(law)}
+        derived_names |= {f"{b}_{x}" for b in hyp.hierarchy for x in ("mu", "sd", "z")}
+        own = [n for n in hyp.free_parameters() if n not in derived_names]
+        own += [*hyp.drift, *hyp.transform, *hyp.hierarchy]
+        if hyp.kind == "impedance":  # the usual symbols: R... a resistance, C... a capacitance
+            for name in own:
+                if re.match(r"R(_|\d|$)", name):
+                    known.setdefault(name, _area_unit("Ohm", per_area))
+                elif re.match(r"C(_|\d|$)", name):
+                    known.setdefault(name, _area_unit("F", per_area))
+        if hyp.kind in ("iv", "transient"):  # overpotentials are in V in these hypotheses
+            for name in own:
+                if re.match(r"eta(_|$)", name):
+                    known.setdefault(name, "V")
         noise_unit = {"proportional": "1", "student_t": "1", "absolute": data_unit}.get(hyp.noise_model, "")
         if hyp.noise_model == "student_t" and hyp.kind != "impedance":
             noise_unit = data_unit

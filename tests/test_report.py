@@ -213,3 +213,62 @@ def test_report_with_a_missing_figure_raises(tmp_path):
 def test_unit_text(unit, unicode, math):
     assert report.unit_text(unit) == unicode
     assert report.unit_text(unit, "math") == math
+
+
+# --- units inferred from hypothesis files ---------------------------------------------------
+
+
+def stub_result(text, names, data_unit):
+    """A DataTree with only what parameter_units reads: the hypothesis text and posterior names."""
+    import xarray as xr
+
+    posterior = xr.Dataset({n: (("chain", "draw"), np.zeros((1, 2))) for n in names})
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    tree.attrs.update(hypothesis_text=text, data_unit=data_unit)
+    return tree
+
+
+def test_units_of_the_film_hypothesis():
+    from mgbayes.hypotheses import MODELS_DIR
+
+    text = (MODELS_DIR / "ocv_drift" / "film.toml").read_text()
+    names = ["R_el", "R_ion_0", "R_ion_rate", "R_e", "permittivity", "thickness_nm", "CPE_film_P", "R_ct",
+             "CPE_dl_T", "noise_sigma", "C_film", "R_film", "CPE_film_T"]
+    units = report.parameter_units(stub_result(text, names, "Ohm cm2"))
+    assert units == {"R_el": "Ohm cm2", "R_ion_0": "Ohm cm2", "R_ion_rate": "h-1", "R_e": "Ohm cm2",
+                     "permittivity": "1", "thickness_nm": "nm", "CPE_film_P": "1", "R_ct": "Ohm cm2",
+                     "CPE_dl_T": "F s^(P-1) cm-2", "noise_sigma": "1", "C_film": "F cm-2", "R_film": "Ohm cm2",
+                     "CPE_film_T": "F s^(P-1) cm-2"}
+    per_cell = report.parameter_units(stub_result(text, ["R_e", "C_film", "CPE_dl_T"], "Ohm"))
+    assert per_cell == {"R_e": "Ohm", "C_film": "F", "CPE_dl_T": "F s^(P-1)"}
+
+
+IV_TEXT = '''
+name = "onset"
+experiment = "plating_iv"
+kind = "iv"
+physics = "onset"
+[response]
+overpotential = "onset_tafel_overpotential(j, eta_on=eta_on, b=b, j_ref=j_ref) + R_s * j"
+[priors]
+eta_on = { dist = "normal", mu = 0.4, sigma = 0.3 }
+b = { dist = "lognormal", median = 0.06, sd_log = 1.0 }
+j_ref = { dist = "lognormal", median = 0.1, sd_log = 2.0 }
+R_s = { dist = "lognormal", median = 0.03, sd_log = 1.0, unit = "kOhm cm2" }
+[hierarchy]
+eta_on = { scale = "additive", sd = { dist = "halfnormal", sigma = 0.05 } }
+[noise]
+model = "absolute"
+'''
+
+
+def test_units_of_a_kinetic_hypothesis():
+    names = ["eta_on_mu", "eta_on_sd", "eta_on_z", "b", "j_ref", "R_s", "noise_sigma"]
+    units = report.parameter_units(stub_result(IV_TEXT, names, "V"))
+    assert units == {"eta_on_mu": "V", "eta_on_sd": "V", "eta_on_z": "1", "b": "V dec-1", "j_ref": "mA cm-2",
+                     "R_s": "kOhm cm2", "noise_sigma": "V"}
+
+
+def test_units_without_a_hypothesis_fall_back_to_attributes_and_names():
+    units = report.parameter_units(stub_result("", ["thickness_nm", "mystery"], "Ohm"))
+    assert units == {"thickness_nm": "nm", "mystery": ""}
