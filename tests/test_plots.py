@@ -341,3 +341,18 @@ def test_failed_save_leaves_no_temporary_file(tmp_path, monkeypatch):
                                           ("noise_sigma", "noise_sigma")])
 def test_symbols(name, symbol):
     assert plots._symbol(name) == symbol
+
+
+def test_pareto_k_of_a_loo_result_places_iv_points_at_their_current_density(iv_case):
+    from types import SimpleNamespace
+
+    curve, results = iv_case
+    k = xr.DataArray(np.linspace(0.1, 0.9, 12), dims=("point",), coords={"point": np.arange(12)})
+    fig = plots.pareto_k(SimpleNamespace(pareto_k=k, good_k=0.7), idata=results["tafel"])
+    ax = fig.axes[0]
+    (points,) = by_gid(ax, "k", "collections")
+    np.testing.assert_allclose(points.get_offsets()[:, 0], curve.current_density_mA_cm2)
+    assert ax.get_xscale() == "log" and "mA" in ax.get_xlabel()
+    (bad,) = by_gid(ax, "k-bad", "collections")
+    assert len(bad.get_offsets()) == int((k > 0.7).sum())
+    assert ax.get_title(loc="left").startswith(f"{int((k > 0.7).sum())} of 12")
