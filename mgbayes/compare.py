@@ -118,9 +118,10 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
     unit : {"point", "spectrum", "cell"}
         What one left-out observation is.
     refit : callable, optional
-        ``refit(name, mask) -> array`` returning exact ELPD contributions of
-        the units in ``mask`` (see :func:`exact_loo`); called for hypotheses
-        with Pareto k > 0.7. Without it, high k is reported and warned about.
+        ``refit(name, mask) -> array or None`` returning exact ELPD
+        contributions of the units in ``mask`` (see :func:`refitter`); called
+        for hypotheses with Pareto k > 0.7, whose units are then no longer
+        flagged. Without it, high k is reported and warned about.
     method : str
         Weighting method of :func:`arviz.compare` (stacking by default).
 
@@ -138,13 +139,15 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
         elpd = loo(idata, unit=unit)
         mask = bad_units(elpd)
         if bool(mask.any()) and refit is not None:
-            elpd = replace_units(elpd, refit(name, mask.values), mask.values)
-            refits[name] = int(mask.sum())
+            values = refit(name, mask.values)
+            if values is not None:
+                elpd = replace_units(elpd, values, mask.values)
+                refits[name] = int(mask.sum())
         loos[name] = elpd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = az.compare(loos, method=method, round_to="none")
-    table = _tidy(table, loos, experiments.pop())
+    table = _tidy(table, loos, experiments.pop(), refits)
     text = verdict(table)
     flagged = table[table.n_bad_k > 0]
     if len(flagged):
@@ -156,7 +159,7 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
     return Comparison(next(iter(results.values())).attrs.get("experiment", ""), unit, table, text, loos, refits)
 
 
-def _tidy(table, loos, experiment):
+def _tidy(table, loos, experiment, refits):
     table = table.copy()
     table.index.name = "hypothesis"
     df = pd.DataFrame({
@@ -171,6 +174,7 @@ def _tidy(table, loos, experiment):
         "p_loo": table["p"].astype(float),
         "pareto_k_max": [float(loos[h].pareto_k.max()) for h in table.index],
         "n_bad_k": [int((loos[h].pareto_k > K_BAD).sum()) for h in table.index],
+        "n_refit": [refits.get(h, 0) for h in table.index],
     }).reset_index(drop=True)
     df["verdict"] = [_row_verdict(r) for r in df.itertuples()]
     return df
@@ -206,3 +210,68 @@ def verdict(table):
         names = ", ".join(f"'{h}' (Δelpd {d:.1f} ± {s:.1f})" for h, d, s in zip(worse.hypothesis, worse.elpd_diff, worse.dse))
         parts.append(f"Clearly worse: {names}.")
     return " ".join(parts)
+
+
+def unit_index(obs, unit):
+    """Integer array over the pointwise dims of ``obs`` giving each observation's LOO unit.
+
+    Units are numbered in the order :func:`unit_loglik` lays them out.
+    """
+    shape = tuple(len(obs.coords[d]) for d in obs.pointwise_dims)
+    if unit == "point":
+        return np.arange(int(np.prod(shape))).reshape(shape)
+    if unit == "spectrum":
+        return np.broadcast_to(np.arange(shape[0])[:, None], shape)
+    if unit == "cell":
+        return np.asarray(obs.cell_index)
+    raise ValueError(f"unknown LOO unit {unit!r}")
+
+
+def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, chains=2, random_seed=None):
+    """Exact leave-one-unit-out ELPD for the given units, by refitting without each.
+
+    For every unit ``k`` in ``units`` the model is refitted with that unit's
+    observations excluded from the likelihood, and its contribution is the
+    log of the posterior-mean predictive density of the left-out data,
+    ``log mean_s p(y_k | theta_s)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One ELPD value per unit, in the order given.
+    """
+    from scipy.special import logsumexp
+
+    from . import inference
+    from .observations import observe
+
+    obs = observe(data)
+    index = unit_index(obs, unit)
+    rng = np.random.default_rng(random_seed)
+    out = []
+    for k in units:
+        exclude = index == k
+        model, _ = inference.build_model(hypothesis, obs, exclude=exclude)
+        idata = inference.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
+        posterior = idata["posterior"].to_dataset()
+        _, mu, sigma, nu = inference.evaluate_draws(hypothesis, obs, posterior, inference.priors_for(hypothesis, obs))
+        ll = inference.pointwise_loglik(obs, mu, sigma, nu)[:, exclude].sum(axis=1)
+        out.append(float(logsumexp(ll) - np.log(ll.size)))
+    return np.array(out)
+
+
+def refitter(hypotheses, data, *, unit, max_refits=12, **fit_kwargs):
+    """A ``refit`` callable for :func:`compare` that runs :func:`exact_loo`.
+
+    Refits at most ``max_refits`` units per hypothesis; with more high-k
+    units than that it returns ``None`` and the PSIS values stand (flagged).
+    """
+    by_name = {h.name: h for h in hypotheses}
+
+    def refit(name, mask):
+        units = np.flatnonzero(np.asarray(mask))
+        if units.size > max_refits:
+            return None
+        return exact_loo(by_name[name], data, unit=unit, units=units, **fit_kwargs)
+
+    return refit

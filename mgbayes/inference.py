@@ -43,8 +43,7 @@ def build_model(hypothesis, data, *, exclude=None):
     """
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     check_kind(hypothesis, obs)
-    f, z = obs.guess_data()
-    priors = hypothesis.prior_table(frequency=f, impedance=z, t_span=obs.t_span)
+    priors = priors_for(hypothesis, obs)
     with pm.Model(coords=obs.coords) as model:
         free = {}
         for name, prior in priors.items():
@@ -231,7 +230,7 @@ def pointwise_loglik(obs, mu, sigma, nu=None):
 def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     """Add log-likelihood, predictive, derived quantities and provenance to ``idata``."""
     posterior = idata.posterior.to_dataset()
-    priors = _priors_of(hypothesis, obs)
+    priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     resolved, mu, sigma, nu = evaluate_draws(hypothesis, obs, posterior, priors)
     ll = pointwise_loglik(obs, mu, sigma, nu)
@@ -253,7 +252,8 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     return idata
 
 
-def _priors_of(hypothesis, obs):
+def priors_for(hypothesis, obs):
+    """Complete prior table of ``hypothesis`` with defaults centred on ``obs``."""
     f, z = obs.guess_data()
     return hypothesis.prior_table(frequency=f, impedance=z, t_span=obs.t_span)
 

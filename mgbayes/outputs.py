@@ -3,7 +3,6 @@
 import platform
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 
 from . import __version__, compare, plots, report
@@ -13,7 +12,6 @@ QUICK_NOTE = "QUICK MODE (--quick): fewer draws than a publication run; numbers 
 
 def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print):
     """Tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and report.md/.html."""
-    matplotlib.use("Agg")
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +88,6 @@ def _figures(name, results, data, comparison, fig_dir):
 
     def keep(fig, stem):
         paths.append(Path(plots.save(fig, fig_dir / f"{name}_{stem}")[0]))
-        matplotlib.pyplot.close(fig)
 
     if observed == "Z":
         keep(plots.nyquist(results[best]), f"nyquist_{best}")

@@ -20,6 +20,7 @@ they use. A study file (TOML; paths relative to the file)::
     hypotheses = "../ocv_drift"        # folder, file, or list of either
     information = []                   # prior files applied to every hypothesis
     unit = "point"                     # LOO unit: point | spectrum | cell
+    max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
 
 I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 (optionally ``process = "plating"`` selects rows), transients with
@@ -35,17 +36,19 @@ import json
 import sys
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__, compare, hypotheses, inference, io
+from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit",
-                    "process", "sampler", "provenance", "description"}
+                    "process", "sampler", "provenance", "description", "max_refits"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -59,6 +62,7 @@ class Experiment:
     hypothesis_paths: list
     information: dict
     unit: str = "point"
+    max_refits: int = 5
     area_cm2: float | None = None
     symmetric: bool = False
     process: str | None = None
@@ -143,6 +147,7 @@ def _experiment(table, path, defaults, provenance, k):
         raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum' or 'cell'")
     return Experiment(
         name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
+        max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""),
@@ -185,8 +190,22 @@ def fit_key(experiment, hypothesis, sampler):
     return h.hexdigest()
 
 
+def _cached(out_dir, key):
+    """A finished fit anywhere under ``out_dir/fits`` whose inputs hash to ``key``."""
+    for path in sorted((Path(out_dir) / "fits").glob("*/*.nc")):
+        tree = inference.load(path)
+        if tree.attrs.get("input_hash") == key:
+            return path, tree
+    return None, None
+
+
 def fit_all(experiment, out_dir, *, quick=False, log=print):
-    """Fit (or reuse) every hypothesis of an experiment; returns name → DataTree."""
+    """Fit (or reuse) every hypothesis of an experiment; returns name → DataTree.
+
+    A fit is reused when a finished one with the same inputs exists, in this
+    experiment or another of the study (e.g. a hypothesis that the extra
+    information does not touch).
+    """
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
     hyps = load_hypotheses(experiment)
     data = load_data(experiment, hyps[0].kind)
@@ -194,18 +213,21 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"
         key = fit_key(experiment, h, sampler)
-        if path.is_file():
-            cached = inference.load(path)
-            if cached.attrs.get("input_hash") == key:
-                log(f"  {experiment.name}/{h.name}: inputs unchanged, reusing {path}")
-                results[h.name] = cached
-                continue
+        found, cached = _cached(out_dir, key)
+        if cached is not None:
+            log(f"  {experiment.name}/{h.name}: inputs unchanged, reusing {found}")
+            if found != path:
+                inference.save(cached, path)
+            results[h.name] = cached
+            continue
         log(f"  {experiment.name}/{h.name}: sampling {sampler['chains']} chains × {sampler['draws']} draws"
             f" ({sampler['tune']} tuning) ...")
         start = time.perf_counter()
-        idata = inference.fit(h, data, draws=sampler["draws"], tune=sampler["tune"], chains=sampler["chains"],
-                              random_seed=sampler["seed"], target_accept=sampler["target_accept"],
-                              progressbar=sys.stderr.isatty())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported below and in the report
+            idata = inference.fit(h, data, draws=sampler["draws"], tune=sampler["tune"], chains=sampler["chains"],
+                                  random_seed=sampler["seed"], target_accept=sampler["target_accept"],
+                                  progressbar=sys.stderr.isatty())
         idata.attrs.update({"input_hash": key, "quick": int(quick), "fit_seconds": time.perf_counter() - start,
                             "provenance": experiment.provenance})
         inference.save(idata, path)
@@ -233,9 +255,31 @@ def run(study_path, out_dir, *, quick=False, log=print, command=""):
         results, data = fit_all(experiment, out_dir, quick=quick, log=log)
         fits[experiment.name], datas[experiment.name] = results, data
         if len(results) >= 2:
-            comparisons[experiment.name] = compare.compare(results, unit=experiment.unit)
+            comparisons[experiment.name] = _compare(experiment, results, data, quick, log)
     outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log)
     return comparisons
+
+
+def _compare(experiment, results, data, quick, log):
+    """Compare by LOO, refitting exactly where Pareto k is high (up to ``max_refits`` units)."""
+    sampler = {**experiment.sampler, **(QUICK if quick else {})}
+    refit = None
+    if experiment.max_refits > 0:
+        inner = compare.refitter(load_hypotheses(experiment), data, unit=experiment.unit,
+                                 max_refits=experiment.max_refits, draws=sampler["draws"], tune=sampler["tune"],
+                                 chains=sampler["chains"], random_seed=sampler["seed"])
+
+        def refit(name, mask):
+            log(f"  {experiment.name}/{name}: {int(mask.sum())} unit(s) with Pareto k > {compare.K_BAD}: "
+                + ("exact refits ..." if int(mask.sum()) <= experiment.max_refits
+                   else f"more than max_refits = {experiment.max_refits}, PSIS values kept and flagged"))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return inner(name, mask)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compare.ParetoKWarning)  # the verdict text carries it
+        return compare.compare(results, unit=experiment.unit, refit=refit)
 
 
 def comparison_frame(comparisons):

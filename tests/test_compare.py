@@ -44,3 +44,26 @@ def test_charge_transfer_data_recovered_and_film_rejected_with_Re_information():
     assert row(c, "film").verdict == "worse than best", str(c)
     assert set(c.table.columns) >= {"experiment", "hypothesis", "rank", "elpd_loo", "se", "elpd_diff", "dse",
                                     "weight", "verdict"}
+
+
+def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units():
+    h = hypotheses.from_table({
+        "name": "tafel", "experiment": "iv", "physics": "Tafel line", "kind": "iv",
+        "response": {"overpotential": "eta0 + b * log10(j)"},
+        "priors": {"eta0": {"dist": "normal", "mu": 0.3, "sigma": 0.2},
+                   "b": {"dist": "lognormal", "median": 0.1, "sd_log": 1.0}},
+        "noise": {"model": "absolute", "sigma": {"dist": "halfnormal", "sigma": 0.05}},
+    })
+    j = np.array([0.1, 0.2, 0.5, 1, 2, 5, 10, 20])
+    data = simulate.iv_curve(h, {"eta0": 0.3, "b": 0.12}, current_density_mA_cm2=j, noise_V=0.01, seed=3)
+    idata = inference.fit(h, data, draws=1000, tune=700, chains=2, random_seed=5)
+    psis = compare.loo(idata)
+    units = [2, 5]
+    exact = compare.exact_loo(h, data, unit="point", units=units, draws=1000, tune=700, chains=2, random_seed=6)
+    np.testing.assert_allclose(exact, psis.elpd_i.values[units], atol=0.15)
+    # a flagged unit is replaced by its exact value and no longer counted as bad
+    mask = np.zeros(j.size, bool)
+    mask[units] = True
+    patched = compare.replace_units(psis, exact, mask)
+    assert patched.elpd == pytest.approx(psis.elpd - psis.elpd_i.values[units].sum() + exact.sum())
+    assert not bool((patched.pareto_k.values[mask] > compare.K_BAD).any())
