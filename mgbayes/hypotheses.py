@@ -65,7 +65,9 @@ NOISE_MODELS = {
 DEFAULT_NOISE_PRIORS = {
     "proportional": {"sigma": Prior("halfnormal", {"sigma": 0.05})},
     "student_t": {"sigma": Prior("halfnormal", {"sigma": 0.05}), "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
-    "absolute": {"sigma": Prior("halfnormal", {"sigma": 0.05})},
+    # lognormal, not halfnormal: with cell-to-cell scatter and one point per cell a
+    # halfnormal noise scale lets the likelihood grow without bound as sigma -> 0
+    "absolute": {"sigma": Prior("lognormal", {"median": 0.02, "sd_log": 1.0})},
 }
 _KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived"}

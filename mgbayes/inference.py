@@ -78,8 +78,8 @@ def find_start(model, *, starts=6, random_seed=None):
     value-variable names (transformed space).
     """
     rng = np.random.default_rng(random_seed)
-    logp = model.compile_logp(jacobian=True)
-    dlogp = model.compile_dlogp(jacobian=True)
+    fn = model.logp_dlogp_function(ravel_inputs=True)  # one compile for value and gradient
+    fn.set_extra_values({})
     x0 = DictToArrayBijection.map(model.initial_point())
     info = x0.point_map_info
 
@@ -87,19 +87,17 @@ def find_start(model, *, starts=6, random_seed=None):
         return DictToArrayBijection.rmap(RaveledVars(x, info))
 
     def loss(x):
-        value = -logp(point(x))
-        return value if np.isfinite(value) else 1e300
-
-    def grad(x):
-        g = -np.asarray(dlogp(point(x)))
-        return np.where(np.isfinite(g), g, 0.0)
+        value, grad = fn(x)
+        if not np.isfinite(value):
+            return 1e300, np.zeros_like(x)
+        return -value, np.where(np.isfinite(grad), -grad, 0.0)
 
     best = (None, -np.inf)
     for k in range(starts):
         x = x0.data + (rng.normal(0.0, 1.0, x0.data.size) if k else 0.0)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = scipy.optimize.minimize(loss, x, jac=grad, method="L-BFGS-B", options={"maxiter": 2000})
+            result = scipy.optimize.minimize(loss, x, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
         value = -result.fun
         if np.isfinite(value) and value > best[1]:
             best = (result.x, value)
