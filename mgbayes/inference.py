@@ -121,7 +121,7 @@ def _constrained(model, points):
 
 
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
-        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6):
+        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True):
     """Sample the posterior of ``hypothesis`` given ``data`` with NUTS.
 
     Parameters
@@ -137,6 +137,11 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, optional
         Backend; default: PyMC's choice (nutpie when installed). Recorded
         in the results.
+    retry : bool
+        If the chains clearly failed (R-hat > 1.05, or divergences in more
+        than 1 % of draws), sample once more with ``target_accept=0.97`` and
+        twice the tuning; the result records ``retried = 1``. Remaining
+        problems are reported, never hidden.
 
     Returns
     -------
@@ -148,10 +153,20 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     """
     model, obs = build_model(hypothesis, data)
     rng = np.random.default_rng(random_seed)
-    idata = sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
-                   nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts)
     sampler = nuts_sampler or ("nutpie" if importlib.util.find_spec("nutpie") else "pymc")
-    return finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
+    settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+    for attempt in range(2 if retry else 1):
+        idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
+                       starts=starts, **settings)
+        idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
+        failed = idata.attrs["rhat_max"] > 1.05 or idata.attrs["divergences"] > 0.01 * draws * chains
+        idata.attrs["retried"] = attempt
+        if not failed:
+            break
+        settings = {**settings, "tune": 2 * tune, "target_accept": max(target_accept, 0.97)}
+    if not int(idata.attrs["converged"]):
+        warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)
+    return idata
 
 
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
@@ -244,9 +259,9 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     report = diagnostics.check(idata, hypothesis.name)
     attrs["diagnostics"] = report.text()
     attrs["converged"] = int(report.ok)
+    attrs["rhat_max"] = float(report.rhat_max)
+    attrs["divergences"] = int(report.divergences)
     idata.attrs.update(attrs)
-    if not report.ok:
-        warnings.warn(report.text(), diagnostics.ConvergenceWarning, stacklevel=3)
     return idata
 
 
