@@ -153,7 +153,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     """
     model, obs = build_model(hypothesis, data)
     rng = np.random.default_rng(random_seed)
-    sampler = nuts_sampler or ("nutpie" if importlib.util.find_spec("nutpie") else "pymc")
+    sampler = resolve_sampler(nuts_sampler)
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     for attempt in range(2 if retry else 1):
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
@@ -169,6 +169,11 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     return idata
 
 
+def resolve_sampler(nuts_sampler=None):
+    """The NUTS backend PyMC will use: the one asked for, else nutpie when installed, else PyMC's own."""
+    return nuts_sampler or ("nutpie" if importlib.util.find_spec("nutpie") else "pymc")
+
+
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
            target_accept=0.9, starts=6):
     """NUTS on ``model`` from jittered copies of the best MAP point; returns the raw DataTree."""
@@ -180,9 +185,10 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
         x = DictToArrayBijection.map(start)
         jittered.append(DictToArrayBijection.rmap(RaveledVars(x.data + rng.normal(0, 0.02, size), x.point_map_info)))
     initvals = _constrained(model, jittered)
-    kwargs = {}
-    if nuts_sampler in (None, "pymc"):
+    if resolve_sampler(nuts_sampler) == "pymc":
         kwargs = {"init": "adapt_diag", "target_accept": target_accept}
+    else:  # external samplers take one start and tune their own mass matrix
+        initvals, kwargs = initvals[0], {"target_accept": target_accept}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")
         # early tuning steps can overflow the kinetic energy once; NUTS rejects them itself
