@@ -37,13 +37,25 @@ def test_charge_transfer_data_recovered_and_film_rejected_with_Re_information():
     ct = hypotheses.load(OCV / "charge_transfer.toml")
     data = simulate.spectra(ct, demo.ocv_parameters(), times_h=TIMES, frequency=GRID, area_cm2=demo.AREA_CM2,
                             noise=0.01, seed=11)
-    # 'mixed' is left out here: with the R_e prior it does not converge in a CI-sized run (see issue note)
-    results = fit_all(data, priors=INFO, names=("charge_transfer", "film"))
+    results = fit_all(data, priors=INFO)
     c = compare.compare(results)
-    assert row(c, "charge_transfer").verdict == "best", str(c)
+    # charge transfer is best, or tied with 'mixed' (which contains it); film is clearly worse
+    assert row(c, "charge_transfer").verdict in ("best", "indistinguishable from best"), str(c)
     assert row(c, "film").verdict == "worse than best", str(c)
     assert set(c.table.columns) >= {"experiment", "hypothesis", "rank", "elpd_loo", "se", "elpd_diff", "dse",
                                     "weight", "verdict"}
+
+
+
+@pytest.mark.slow
+def test_film_data_are_not_explained_by_charge_transfer_alone():
+    film = hypotheses.load(OCV / "film.toml")
+    truth = {"R_el": 40.0, "R_ion_0": 2e4, "R_ion_rate": 0.45, "R_e": 1e7, "thickness_nm": 8.0, "permittivity": 8.0,
+             "CPE_film_P": 0.95, "R_ct": 3e3, "CPE_dl_T": 3e-5, "CPE_dl_P": 0.9}
+    data = simulate.spectra(film, truth, times_h=TIMES, frequency=GRID, area_cm2=demo.AREA_CM2, noise=0.01, seed=12)
+    c = compare.compare(fit_all(data))
+    # film is best, or tied with 'mixed' (which contains it)
+    assert row(c, "film").verdict in ("best", "indistinguishable from best"), str(c)
 
 
 def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units():
