@@ -163,6 +163,14 @@ def _divide_by_diag(re, im, x):
     return (re + im) / (2 * x), (im - re) / (2 * x)
 
 
+def _finite_warburg(omega, R, T, hyperbolic):
+    """R f(s) / s with s = √(jωτ) = x (1 + j) and f = tanh or coth (as ``hyperbolic``)."""
+    xp = namespace(omega, R, T)
+    x = xp.sqrt(omega * T / 2)
+    re, im = _divide_by_diag(*hyperbolic(x, xp), x)
+    return R * re, R * im
+
+
 # --- elements -----------------------------------------------------------------
 
 @element("R", Param("", "Ohm", guess=_guess_resistance))
@@ -212,10 +220,7 @@ def warburg(omega, W):
 )
 def warburg_open(omega, R, T):
     """Finite-space (open, reflective) Warburg: Z = R coth(√(jωτ)) / √(jωτ)."""
-    xp = namespace(omega, R, T)
-    x = xp.sqrt(omega * T / 2)
-    re, im = _divide_by_diag(*_coth_diag(x, xp), x)
-    return R * re, R * im
+    return _finite_warburg(omega, R, T, _coth_diag)
 
 
 @element(
@@ -225,10 +230,7 @@ def warburg_open(omega, R, T):
 )
 def warburg_short(omega, R, T):
     """Finite-length (short, transmissive) Warburg: Z = R tanh(√(jωτ)) / √(jωτ)."""
-    xp = namespace(omega, R, T)
-    x = xp.sqrt(omega * T / 2)
-    re, im = _divide_by_diag(*_tanh_diag(x, xp), x)
-    return R * re, R * im
+    return _finite_warburg(omega, R, T, _tanh_diag)
 
 
 @element(

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from . import drift, expressions
+from .backend import namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
 from .priors import Prior
@@ -276,8 +277,6 @@ class Hypothesis:
         mu, sd, z = out[f"{name}_mu"], out[f"{name}_sd"], out[f"{name}_z"]
         z = z[..., cell_index]
         if self.hierarchy[name]["scale"] == "log":
-            from .backend import namespace
-
             return mu * namespace(mu, z).exp(sd * z)
         return mu + sd * z
 
