@@ -2,6 +2,7 @@
 
     mgbayes demo [--out DIR] [--quick]           the paper's study on shipped data
     mgbayes run STUDY.toml [--out DIR] [--quick] the same for your own study file
+        [--scheduler processes|serial|local|ADDRESS] [--workers N]   where many-cell fits run
     mgbayes fit FILE --circuit STR               Bayesian fit of one circuit
     mgbayes compare FILE --circuit A --circuit B rank circuits by PSIS-LOO
 
@@ -27,6 +28,10 @@ def _parser():
     run.add_argument("study", help="study TOML file (see models/studies/paper.toml)")
     run.add_argument("--out", default=None, help="output folder (default: STUDY_results)")
     run.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
+    run.add_argument("--scheduler", default=None,
+                     help="where many-cell fits run: 'processes' (default, a local pool), 'serial', "
+                          "'local' (a Dask LocalCluster) or a Dask scheduler address")
+    run.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     for name, text in (("fit", "Bayesian fit of one circuit to a spectrum or series"),
                        ("compare", "rank several circuits by PSIS-LOO")):
         c = sub.add_parser(name, help=text)
@@ -70,7 +75,8 @@ def _run_study(args, command):
 
     path = STUDY if args.command == "demo" else Path(args.study)
     out = Path(args.out or f"{Path(args.study).stem}_results")
-    comparisons = study.run(path, out, quick=args.quick, log=_log, command=command)
+    comparisons = study.run(path, out, quick=args.quick, log=_log, command=command,
+                            scheduler=getattr(args, "scheduler", None), workers=getattr(args, "workers", None))
     return 0 if comparisons is not None else 1
 
 

@@ -44,6 +44,8 @@ def unit_loglik(idata, unit="point"):
         if "frequency" not in ll.dims:
             raise ValueError("unit='spectrum' needs impedance results (a frequency dimension)")
         return ll.sum("frequency")
+    if unit == "cell" and "cell" in ll.dims:
+        return ll.sum([d for d in ll.dims if d not in ("chain", "draw", "cell")])
     if unit == "cell":
         cell_index = idata["constant_data"]["cell_index"].values
         cells = idata["posterior"].coords["cell"].values if "cell" in idata["posterior"].coords else np.unique(cell_index)
@@ -144,19 +146,30 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
                 elpd = replace_units(elpd, values, mask.values)
                 refits[name] = int(mask.sum())
         loos[name] = elpd
+    return combine(loos, experiment=experiments.pop(), unit=unit, refits=refits, method=method,
+                   label=next(iter(results.values())).attrs.get("experiment", ""))
+
+
+def combine(loos, *, experiment, unit, refits=None, method="stacking", label=None):
+    """A :class:`Comparison` from ready LOO results (hypothesis name → ELPD data).
+
+    Used by :func:`compare`, and for LOO results assembled elsewhere (e.g.
+    per-cell sums in :mod:`mgbayes.cells`).
+    """
+    refits = refits or {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = az.compare(loos, method=method, round_to="none")
-    table = _tidy(table, loos, experiments.pop(), refits)
+    table = _tidy(table, loos, experiment, refits)
     text = verdict(table)
     flagged = table[table.n_bad_k > 0]
     if len(flagged):
         msg = "; ".join(f"{h}: {n} of {loos[h].n_data_points} units with Pareto k > {K_BAD}"
                         for h, n in zip(flagged.hypothesis, flagged.n_bad_k))
         warnings.warn(f"PSIS-LOO unreliable for some observations ({msg}); pass refit= for exact refits "
-                      "or use a coarser unit", ParetoKWarning, stacklevel=2)
+                      "or use a coarser unit", ParetoKWarning, stacklevel=3)
         text += f" Caution: PSIS-LOO is unreliable for some observations ({msg})."
-    return Comparison(next(iter(results.values())).attrs.get("experiment", ""), unit, table, text, loos, refits)
+    return Comparison(experiment if label is None else label, unit, table, text, loos, refits)
 
 
 def _tidy(table, loos, experiment, refits):

@@ -10,8 +10,15 @@ from . import __version__, compare, plots, report
 QUICK_NOTE = "QUICK MODE (--quick): fewer draws than a publication run; numbers are for a fast look only."
 
 
-def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print):
-    """Tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and report.md/.html."""
+def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print, cell_results=None):
+    """Tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and report.md/.html.
+
+    ``cell_results`` (experiment name → :class:`mgbayes.cells.CellResults`)
+    adds, per many-cell experiment, the per-cell comparisons, the wins
+    table, group-level summaries and a forest plot of the key parameters
+    per cell.
+    """
+    cell_results = cell_results or {}
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -26,6 +33,9 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     sections = [_intro(study, quick)]
     for experiment in study.experiments:
         name = experiment.name
+        if name in cell_results:
+            sections.append(_cell_section(experiment, cell_results[name], params, out_dir, fig_dir, quick))
+            continue
         figures = _figures(name, fits[name], datas[name], comparisons.get(name), fig_dir)
         sections.append(_section(experiment, comparisons.get(name), fits[name], figures, params, quick))
     sections.append({"heading": "Convergence", "text": "Every fit is checked for R-hat, bulk and tail ESS, "
@@ -61,6 +71,8 @@ def _parameter_table(fits, quick, time_resolved=False):
     for experiment, results in fits.items():
         for idata in results.values():
             df = report.parameter_table(idata, time_resolved=time_resolved)
+            if "cell" in idata.attrs:
+                df.insert(0, "cell", idata.attrs["cell"])
             if time_resolved:
                 df = df[df["time_h"].notna()] if "time_h" in df else df.iloc[0:0]
             df.insert(0, "experiment", experiment)
@@ -118,3 +130,35 @@ def _section(experiment, comparison, results, figures, params, quick):
     subset = params[params["experiment"] == experiment.name] if len(params) else params
     tables.append(subset)
     return {"heading": experiment.name, "text": "\n\n".join(l for l in lines if l), "tables": tables, "figures": figures}
+
+
+def _cell_section(experiment, result, params, out_dir, fig_dir, quick):
+    """Report section of a many-cell experiment; writes its extra tables and the forest plot."""
+    from . import cells
+
+    name = experiment.name
+    per_cell = cells.per_cell_table(result.per_cell, result.cells)
+    report.write_table(per_cell, out_dir / f"{name}_per_cell")
+    report.write_table(result.wins, out_dir / f"{name}_wins")
+    subset = params[params["experiment"] == name] if len(params) else params
+    group = cells.group_table(subset)
+    report.write_table(group, out_dir / f"{name}_group")
+    best = result.comparison.table.hypothesis.iloc[0]
+    best_fits = {c: rs[best] for c, rs in result.fits.items()}
+    figures = [Path(plots.save(plots.forest(best_fits, cells.key_parameters(next(iter(best_fits.values())))),
+                               fig_dir / f"{name}_forest_{best}")[0]),
+               Path(plots.save(plots.comparison(result.comparison.table), fig_dir / f"{name}_comparison")[0])]
+    wins = "; ".join(f"'{r.hypothesis}' best in {r.best} of {len(result.cells)} cells ({r.preferred} clearly)"
+                     for r in result.wins.itertuples())
+    lines = [experiment.description.strip(),
+             f"Data: {len(result.cells)} cells, independent fits per cell (pooling: {experiment.pooling}); "
+             f"{experiment.provenance}.",
+             f"**Over all cells (LOO unit: cell):** {result.comparison.verdict}",
+             f"**Per cell:** {wins}.",
+             f"Rule: {result.comparison.rule}. Within a cell, LOO unit: "
+             f"{next(iter(result.per_cell.values())).unit}. Group level: mean and sd of the cells' posterior medians; "
+             f"forest plot: '{best}' per cell."]
+    if quick:
+        lines.insert(0, QUICK_NOTE)
+    return {"heading": name, "text": "\n\n".join(l for l in lines if l),
+            "tables": [result.comparison.table, result.wins, per_cell, group, subset], "figures": figures}

@@ -22,6 +22,16 @@ they use. A study file (TOML; paths relative to the file)::
     unit = "point"                     # LOO unit: point | spectrum | cell
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
 
+Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
+(``data = "cells/*.mpt"``), with ``cells = "cells.csv"`` giving per-cell
+metadata (columns ``file, cell[, area_cm2, electrolyte, ...]``) and
+``pooling = "none"`` (independent fits per cell, compared with the cell as
+LOO unit). Their fits run in parallel: a local process pool by default, a
+Dask cluster with a top-level ``scheduler = "tcp://host:8786"`` (or
+``"local"`` for a ``LocalCluster``), ``"serial"`` for none; ``workers``
+sets the number of local workers. ``mgbayes run --scheduler/--workers``
+override both.
+
 I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 (optionally ``process = "plating"`` selects rows), transients with
 :func:`mgbayes.io.read_transients`.
@@ -42,13 +52,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, compare, hypotheses, inference, io
+from . import __version__, cells, compare, hypotheses, inference, io
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
-_STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment"}
+_STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit",
-                    "process", "sampler", "provenance", "description", "max_refits"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -69,6 +79,8 @@ class Experiment:
     sampler: dict = field(default_factory=dict)
     provenance: str = "measured"
     description: str = ""
+    cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
+    pooling: str = "none"
 
 
 @dataclass
@@ -80,6 +92,8 @@ class Study:
     experiments: list
     provenance: str = "measured"
     description: str = ""
+    scheduler: str | None = None
+    workers: int | None = None
 
 
 def load_study(path):
@@ -102,7 +116,11 @@ def load_study(path):
     names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise HypothesisError(f"{path}: experiment names must be unique, got {names}")
-    return Study(path, table.get("title", path.stem), experiments, provenance, table.get("description", ""))
+    workers = table.get("workers")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise HypothesisError(f"{path}: workers = {workers!r}; expected a positive integer")
+    return Study(path, table.get("title", path.stem), experiments, provenance, table.get("description", ""),
+                 scheduler=table.get("scheduler"), workers=workers)
 
 
 def _sampler(table, where, base=None):
@@ -122,8 +140,16 @@ def _experiment(table, path, defaults, provenance, k):
             raise HypothesisError(f"{where}: missing key {key!r}")
     base = path.parent
     data_path = (base / table["data"]).resolve()
-    if not data_path.is_file():
+    many = "cells" in table or cells.is_pattern(table["data"]) or data_path.is_dir()
+    if not many and not data_path.is_file():
         raise HypothesisError(f"{where}: data file {data_path} does not exist")
+    pooling = table.get("pooling", "none")
+    if pooling not in ("none", "partial", "both"):
+        raise HypothesisError(f"{where}: pooling = {pooling!r}; use 'none', 'partial' or 'both'")
+    if pooling not in cells.POOLING:
+        raise HypothesisError(f"{where}: pooling = {pooling!r} is not implemented yet; use 'none' (independent fits per cell)")
+    cell_list = (cells.read_cells(table["data"], table.get("cells"), base=base, area_cm2=table.get("area_cm2"), where=where)
+                 if many else None)
     entries = table["hypotheses"] if isinstance(table["hypotheses"], list) else [table["hypotheses"]]
     files = []
     for entry in entries:
@@ -150,7 +176,7 @@ def _experiment(table, path, defaults, provenance, k):
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
-        description=table.get("description", ""),
+        description=table.get("description", ""), cells=cell_list, pooling=pooling,
     )
 
 
@@ -236,8 +262,11 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     return results, data
 
 
-def run(study_path, out_dir, *, quick=False, log=print, command=""):
+def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=None, workers=None):
     """Run a whole study and write every output to ``out_dir``.
+
+    ``scheduler`` and ``workers`` (for the fits of many-cell experiments)
+    override the study file's; see :func:`mgbayes.parallel.map_fits`.
 
     Returns
     -------
@@ -249,14 +278,23 @@ def run(study_path, out_dir, *, quick=False, log=print, command=""):
     study = load_study(study_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    comparisons, fits, datas = {}, {}, {}
+    comparisons, fits, datas, many = {}, {}, {}, {}
+    scheduler = scheduler or study.scheduler
+    workers = workers or study.workers
     for experiment in study.experiments:
+        if experiment.cells is not None:
+            result = cells.run_experiment(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
+            many[experiment.name], comparisons[experiment.name] = result, result.comparison
+            fits[experiment.name] = {f"{c}/{h}": r for c, rs in result.fits.items() for h, r in rs.items()}
+            datas[experiment.name] = None
+            continue
         log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {experiment.data_path.name}")
         results, data = fit_all(experiment, out_dir, quick=quick, log=log)
         fits[experiment.name], datas[experiment.name] = results, data
         if len(results) >= 2:
             comparisons[experiment.name] = _compare(experiment, results, data, quick, log)
-    outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log)
+    outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log,
+                      cell_results=many)
     return comparisons
 
 

@@ -1,0 +1,150 @@
+"""Run independent fits in parallel: a local process pool, or a Dask cluster.
+
+:func:`map_fits` takes named tasks (a module-level function and its keyword
+arguments) and returns their results by name, in the order given. Where
+they run is the only thing ``scheduler`` changes:
+
+``"serial"``
+    one after another in this process (debugging, tests);
+``None`` or ``"processes"``
+    a :class:`concurrent.futures.ProcessPoolExecutor` on this machine;
+``"local"``
+    a :class:`dask.distributed.LocalCluster` started for the call;
+an address (``"tcp://host:8786"``)
+    an existing Dask distributed scheduler.
+
+With Dask, the fits are futures (``client.submit(..., retries=...)``)
+gathered with ``as_completed``; no job queue of our own. A failed task is
+retried ``retries`` times everywhere. Results are identical whatever the
+scheduler, as long as every task carries its own seed.
+"""
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from .errors import MgbayesError
+
+
+class FitError(MgbayesError):
+    """A parallel fit failed after all its retries."""
+
+
+def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
+    """Run ``tasks`` and return ``{name: result}`` in the order of ``tasks``.
+
+    Parameters
+    ----------
+    tasks : dict
+        Name → ``(function, kwargs)``; ``function`` must be importable by
+        name (module level) so worker processes can run it.
+    scheduler : {None, "serial", "processes", "local"} or str, optional
+        Where to run (see the module docstring); any other string is a
+        Dask scheduler address.
+    workers : int, optional
+        Worker processes for the process pool or a ``LocalCluster``
+        (default: the number of CPUs, at most the number of tasks).
+    retries : int
+        How often a failed task is run again before :class:`FitError`.
+    log : callable
+        Receives one progress line per finished task.
+
+    Returns
+    -------
+    dict
+    """
+    tasks = dict(tasks)
+    if not tasks:
+        return {}
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    progress = _Progress(len(tasks), log)
+    if scheduler == "serial":
+        results = _serial(tasks, retries, progress)
+    elif scheduler in (None, "processes"):
+        results = _pool(tasks, workers, retries, progress)
+    else:
+        results = _dask(tasks, scheduler, workers, retries, progress)
+    return {name: results[name] for name in tasks}
+
+
+class _Progress:
+    def __init__(self, total, log):
+        self.total, self.log, self.done, self.start = total, log, 0, time.perf_counter()
+
+    def __call__(self, name, note="done"):
+        self.done += 1
+        self.log(f"  [{self.done}/{self.total}] {name}: {note} ({time.perf_counter() - self.start:.1f} s elapsed)")
+
+
+def _failed(name, err, retries):
+    return FitError(f"fit {name} failed after {retries + 1} attempt(s): {type(err).__name__}: {err}")
+
+
+def _serial(tasks, retries, progress):
+    out = {}
+    for name, (function, kwargs) in tasks.items():
+        for attempt in range(retries + 1):
+            try:
+                out[name] = function(**kwargs)
+                break
+            except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
+                if attempt == retries:
+                    raise _failed(name, err, retries) from err
+        progress(name)
+    return out
+
+
+def _pool(tasks, workers, retries, progress):
+    out, attempts = {}, dict.fromkeys(tasks, 0)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        running = {pool.submit(function, **kwargs): name for name, (function, kwargs) in tasks.items()}
+        while running:
+            future = next(as_completed(running))
+            name = running.pop(future)
+            try:
+                out[name] = future.result()
+            except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
+                attempts[name] += 1
+                if attempts[name] > retries:
+                    for f in running:
+                        f.cancel()
+                    raise _failed(name, err, retries) from err
+                function, kwargs = tasks[name]
+                running[pool.submit(function, **kwargs)] = name
+                continue
+            progress(name)
+    return out
+
+
+def _dask(tasks, scheduler, workers, retries, progress):
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise MgbayesError("scheduler = %r needs Dask: pip install 'mgbayes[cluster]'" % scheduler) from None
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as err:
+            raise MgbayesError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    try:
+        futures = {client.submit(function, **kwargs, key=f"mgbayes-fit-{name}-{os.getpid()}-{time.time_ns()}",
+                                 retries=retries, pure=False): name
+                   for name, (function, kwargs) in tasks.items()}
+        out = {}
+        for future in dask_completed(futures):
+            name = futures[future]
+            try:
+                out[name] = future.result()
+            except Exception as err:  # noqa: BLE001 - Dask has retried already
+                raise _failed(name, err, retries) from err
+            progress(name)
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
