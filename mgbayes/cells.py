@@ -8,12 +8,22 @@ optionally, a CSV table of per-cell metadata beside them::
     data = "cells/*.mpt"          # a glob, or a folder ("cells")
     cells = "cells/cells.csv"     # columns file, cell[, area_cm2, electrolyte, temperature_C, ...]
     hypotheses = "../ocv_drift"
-    pooling = "none"              # independent fits per cell
+    pooling = "both"              # "none": independent fits per cell; "partial": one
+                                  # hierarchical model of all cells; "both"
 
-Each (cell, hypothesis) pair is fitted independently and in parallel
+Independent fits: each (cell, hypothesis) pair is fitted on its own, in parallel
 (:func:`mgbayes.parallel.map_fits`), with its own seed derived from the
 study seed, the cell name and the hypothesis name, so results do not depend
 on where or in which order the fits ran.
+
+Partial pooling (impedance data): the cells' spectra series, on a common
+frequency and time grid, are stacked into one model with a ``cell`` dim;
+parameters named in a hypothesis's ``[hierarchy]`` table (e.g. the drift
+law's ``R_ct_0`` and ``R_ct_rate``) vary by cell around a group mean,
+all others are shared, so a weakly informative cell borrows strength from
+the others. The independent fits of such a hypothesis ignore its
+``[hierarchy]`` table (I–V and transient files keep theirs: they may hold
+several cells each). Pooled results are labelled ``NAME (pooled)``.
 
 Hypotheses are compared twice: within every cell (LOO at the experiment's
 unit) and over all cells with the *cell* as LOO unit: a cell's ELPD is the
@@ -38,8 +48,9 @@ from . import compare, inference, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
-#: Values of an experiment's ``pooling`` key that are implemented.
-POOLING = ("none",)
+#: Values of an experiment's ``pooling`` key.
+POOLING = ("none", "partial", "both")
+POOLED = " (pooled)"
 
 
 @dataclass
@@ -57,10 +68,11 @@ class CellResults:
     """Fits and comparisons of a many-cell experiment."""
 
     cells: list
-    fits: dict  # cell name → {hypothesis name → DataTree}
+    fits: dict  # cell name → {hypothesis name → DataTree} (empty without independent fits)
     per_cell: dict  # cell name → Comparison
     comparison: compare.Comparison  # cell as LOO unit
     wins: pd.DataFrame
+    pooled: dict = field(default_factory=dict)  # hypothesis name → DataTree of the hierarchical model
 
 
 def is_pattern(text):
@@ -161,6 +173,8 @@ def fit_one(*, experiment, hypothesis, sampler, cell):
     from . import study
 
     data = study.load_data(experiment, hypothesis.kind)
+    if hypothesis.hierarchy and hypothesis.kind == "impedance":  # one spectra series: no scatter between cells
+        hypothesis = dataclasses.replace(hypothesis, hierarchy={})
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the convergence table
@@ -208,6 +222,62 @@ def fit_cells(experiment, out_dir, *, quick=False, scheduler=None, workers=None,
     return {c: {h.name: results[c][h.name] for h in hyps} for c in results}
 
 
+def fit_pooled(*, experiment, hypothesis, sampler):
+    """Fit one hypothesis to all cells at once (partial pooling); returns the DataTree."""
+    from . import study
+
+    if hypothesis.kind != "impedance":
+        raise HypothesisError(f"experiment {experiment.name!r}: partial pooling is implemented for impedance "
+                              f"spectra series, not {hypothesis.kind} data")
+    data = {c.name: study.load_data(dataclasses.replace(experiment, data_path=c.path, area_cm2=c.area_cm2), "impedance")
+            for c in experiment.cells}
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        idata = inference.fit(hypothesis, data, draws=sampler["draws"], tune=sampler["tune"], chains=sampler["chains"],
+                              cores=1, random_seed=sampler["seed"], target_accept=sampler["target_accept"])
+    idata.attrs.update({"pooling": "partial", "fit_seconds": time.perf_counter() - start})
+    return idata
+
+
+def pooled_tasks(experiment, hyps, sampler):
+    """``{hypothesis name: (fit_pooled, kwargs)}`` with seeds derived like the per-cell ones."""
+    return {h.name: (fit_pooled, {"experiment": experiment, "hypothesis": h,
+                                  "sampler": {**sampler, "seed": cell_seed(sampler["seed"], "(pooled)", h.name)}})
+            for h in hyps}
+
+
+def fit_all_pooled(experiment, out_dir, *, quick=False, scheduler=None, workers=None, log=print):
+    """Fit (or reuse) the hierarchical model of every hypothesis; returns hypothesis name → DataTree."""
+    import hashlib
+
+    from . import study
+
+    sampler = {**experiment.sampler, **(study.QUICK if quick else {})}
+    hyps = study.load_hypotheses(experiment)
+    tasks, out, keys = pooled_tasks(experiment, hyps, sampler), {}, {}
+    for h in hyps:
+        digest = hashlib.sha256()
+        for c in experiment.cells:
+            digest.update(c.name.encode())
+            digest.update(study.fit_key(dataclasses.replace(experiment, data_path=c.path, area_cm2=c.area_cm2), h,
+                                        tasks[h.name][1]["sampler"]).encode())
+        key, path = digest.hexdigest(), Path(out_dir) / "fits" / experiment.name / "pooled" / f"{h.name}.nc"
+        if path.is_file() and (cached := inference.load(path)).attrs.get("input_hash") == key:
+            log(f"  {experiment.name}/pooled/{h.name}: inputs unchanged, reusing {path}")
+            out[h.name] = cached
+            del tasks[h.name]
+        keys[h.name] = (key, path)
+    if tasks:
+        log(f"  {experiment.name}: {len(tasks)} hierarchical fit(s) of all {len(experiment.cells)} cells ...")
+    for name, idata in parallel.map_fits(tasks, scheduler=scheduler, workers=workers, log=log).items():
+        key, path = keys[name]
+        idata.attrs.update({"input_hash": key, "quick": int(quick), "provenance": experiment.provenance})
+        inference.save(idata, path)
+        out[name] = idata
+    return {h.name: out[h.name] for h in hyps}
+
+
 def _fit_path(out_dir, experiment, cell, h):
     return Path(out_dir) / "fits" / experiment.name / cell.name / f"{h.name}.nc"
 
@@ -216,8 +286,13 @@ def _attr(value):
     return value if isinstance(value, (int, float, str)) else str(value)
 
 
-def compare_cells(experiment, fits):
+def compare_cells(experiment, fits, pooled=None):
     """Compare within every cell and over all cells (cell as LOO unit).
+
+    Independent fits (``fits``: cell → {hypothesis → DataTree}) and
+    hierarchical ones (``pooled``: hypothesis → DataTree, labelled
+    ``NAME (pooled)``) are ranked together: within a cell by the LOO ELPD of
+    its observations, over all cells by each cell's summed ELPD.
 
     Returns
     -------
@@ -226,14 +301,35 @@ def compare_cells(experiment, fits):
         Comparison, and :func:`wins_table`.
     """
     unit = experiment.unit if experiment.unit != "cell" else "point"
-    per_cell = {}
+    names = [c.name for c in experiment.cells]
+    loos = {}
+    for h in (next(iter(fits.values())) if fits else {}):
+        loos[h] = {c: _flat(compare.loo(fits[c][h], unit=unit)) for c in names}
+    for h, idata in (pooled or {}).items():
+        whole = compare.loo(idata, unit=unit)
+        loos[h + POOLED] = {c: _flat(whole, cell=c) for c in names}
+    if len(loos) < 2:
+        raise HypothesisError(f"experiment {experiment.name!r}: comparing needs at least two hypotheses or pooling = 'both'")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)  # flagged in the tables
-        for cell, results in fits.items():
-            per_cell[cell] = compare.compare(results, unit=unit)
-        loos = {h: cell_loo([per_cell[c].loo[h] for c in fits], list(fits)) for h in next(iter(fits.values()))}
-        comparison = compare.combine(loos, experiment=experiment.name, unit="cell")
+        per_cell = {c: compare.combine({h: l[c] for h, l in loos.items()}, experiment=experiment.name, unit=unit)
+                    for c in names}
+        comparison = compare.combine({h: cell_loo([l[c] for c in names], names) for h, l in loos.items()},
+                                     experiment=experiment.name, unit="cell")
     return per_cell, comparison, wins_table(per_cell)
+
+
+def _flat(elpd, cell=None):
+    """ELPD data with a flat ``unit`` axis (of ``cell`` only, for stacked cells) so that results compare."""
+    elpd_i, k = (elpd.elpd_i, elpd.pareto_k) if cell is None else (elpd.elpd_i.sel(cell=cell), elpd.pareto_k.sel(cell=cell))
+    elpd_i, k = elpd_i.values.ravel(), k.values.ravel()
+    n = elpd_i.size
+    return dataclasses.replace(
+        elpd, elpd=float(elpd_i.sum()), se=float(np.sqrt(n * np.var(elpd_i))), n_data_points=n,
+        elpd_i=xr.DataArray(elpd_i, dims="unit"), pareto_k=xr.DataArray(k, dims="unit"),
+        warning=bool(np.any(k > compare.K_BAD)), log_weights=None, p_loo_i=None, n_eff_i=None,
+        influence_pareto_k=None, approx_posterior=False,
+    )
 
 
 def cell_loo(loos, cells):
@@ -291,6 +387,7 @@ def per_cell_table(per_cell, cells):
 def group_table(params):
     """Across-cell summary of a per-cell parameter table: mean, sd, min and max of the cells' medians."""
     scalar = params[params["time_h"].isna()] if "time_h" in params else params
+    scalar = scalar[scalar["cell"].notna()] if "cell" in scalar else scalar.iloc[0:0]  # independent fits only
     grouped = scalar.groupby(["hypothesis", "parameter", "unit"], sort=False)["median"]
     out = grouped.agg(cells="count", mean="mean", sd="std", min="min", max="max").reset_index()
     return out
@@ -305,7 +402,10 @@ def key_parameters(idata):
 
 def run_experiment(experiment, out_dir, *, quick=False, scheduler=None, workers=None, log=print):
     """Fit and compare a many-cell experiment; returns :class:`CellResults`."""
-    log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {len(experiment.cells)} cells")
-    fits = fit_cells(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
-    per_cell, comparison, wins = compare_cells(experiment, fits)
-    return CellResults(experiment.cells, fits, per_cell, comparison, wins)
+    log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {len(experiment.cells)} cells "
+        f"(pooling: {experiment.pooling})")
+    options = {"quick": quick, "scheduler": scheduler, "workers": workers, "log": log}
+    fits = fit_cells(experiment, out_dir, **options) if experiment.pooling in ("none", "both") else {}
+    pooled = fit_all_pooled(experiment, out_dir, **options) if experiment.pooling in ("partial", "both") else {}
+    per_cell, comparison, wins = compare_cells(experiment, fits, pooled)
+    return CellResults(experiment.cells, fits, per_cell, comparison, wins, pooled)

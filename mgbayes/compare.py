@@ -231,6 +231,9 @@ def unit_index(obs, unit):
     Units are numbered in the order :func:`unit_loglik` lays them out.
     """
     shape = tuple(len(obs.coords[d]) for d in obs.pointwise_dims)
+    if "cell" in obs.pointwise_dims and unit in ("spectrum", "cell"):  # stacked cells: (cell, time, frequency)
+        per = np.arange(shape[0])[:, None] if unit == "cell" else np.arange(shape[0] * shape[1]).reshape(shape[:2])
+        return np.broadcast_to(per[:, :, None], shape)
     if unit == "point":
         return np.arange(int(np.prod(shape))).reshape(shape)
     if unit == "spectrum":

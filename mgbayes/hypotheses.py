@@ -225,8 +225,8 @@ class Hypothesis:
         if name in self.priors:
             return self.priors[name]
         for base, spec in self.hierarchy.items():
-            if name == f"{base}_mu":
-                return self.priors.get(base) or self._default_prior(base, guesses, "0")
+            if name == f"{base}_mu":  # the prior of the parameter itself (a drift law's, where it has one)
+                return self._prior_of(base, guesses, t_span)
             if name == f"{base}_sd":
                 return spec["sd"]
             if name == f"{base}_z":

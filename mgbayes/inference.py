@@ -219,6 +219,8 @@ def posterior_values(posterior, names):
 def evaluate_draws(hypothesis, obs, posterior, priors):
     """Resolved values, means and noise scales for every posterior draw (NumPy)."""
     values = posterior_values(posterior, [n for n in priors if not n.startswith("noise_")])
+    if "cell" in obs.pointwise_dims:  # stacked cells: shared scalars broadcast over (cell, time)
+        values = {n: v[:, :, None] if v.shape[1:] == (1,) else v for n, v in values.items()}
     for name, prior in priors.items():
         if prior.is_fixed and not name.startswith("noise_"):
             values[name] = np.asarray(prior.args["value"])
@@ -296,6 +298,8 @@ def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
     """Store time-resolved parameters and derived quantities in the posterior."""
     derived = hypothesis.derive(resolved)
     posterior = idata["posterior"].to_dataset()
+    if "cell" in obs.pointwise_dims:
+        return _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
     time_dim = "time" if obs.kind == "impedance" else None
     for name, value in {**{k: v for k, v in resolved.items() if k in hypothesis.drift or k in hypothesis.transform}, **derived}.items():
         value = np.asarray(value)
@@ -319,10 +323,43 @@ def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
     idata["posterior"] = posterior
 
 
+def _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
+    """Per-cell (and per cell and time) parameters and derived quantities of stacked cells."""
+    derived = hypothesis.derive(resolved)
+    posterior = idata["posterior"].to_dataset()
+    n_cell, n_time = len(obs.coords["cell"]), len(obs.coords["time"])
+    keep = set(hypothesis.drift) | set(hypothesis.transform) | set(hypothesis.hierarchy) | set(derived)
+    for name, value in {**resolved, **derived}.items():
+        value = np.asarray(value)
+        if name not in keep or value.ndim < 2 or value.shape[0] != n_chain * n_draw:
+            continue
+        value = value.reshape((n_chain, n_draw) + value.shape[1:])
+        while value.ndim > 2 and value.shape[-1] == 1:
+            value = value[..., 0]
+        if value.ndim == 4 and value.shape[2] == 1 and n_cell > 1:  # shared, time-resolved
+            value = value[:, :, 0]
+        if value.shape[2:] == (n_cell,):
+            dims = ("chain", "draw", "cell")
+        elif value.shape[2:] == (n_cell, n_time):
+            dims = ("chain", "draw", "cell", "time")
+        elif value.shape[2:] == (n_time,):
+            dims = ("chain", "draw", "time")
+        elif value.ndim == 2:
+            dims = ("chain", "draw")
+        else:
+            continue
+        da = xr.DataArray(value, dims=dims, coords={d: posterior[d] if d in posterior.coords else obs.coords[d] for d in dims})
+        spec = hypothesis.derived.get(name, {})
+        da.attrs = {"unit": spec.get("unit", ""), "description": spec.get("description", ""),
+                    "kind": "derived" if name in derived else "resolved"}
+        posterior[name] = da
+    idata["posterior"] = posterior
+
+
 def _constant_data(obs):
     data = {k: xr.DataArray(np.asarray(v), dims=(obs.pointwise_dims[0] if obs.kind != "impedance" else "time",))
             for k, v in obs.inputs.items()}
-    if obs.cell_index is not None:
+    if obs.cell_index is not None and np.ndim(obs.cell_index) == 1:
         data["cell_index"] = xr.DataArray(obs.cell_index, dims=("point",))
     ds = xr.Dataset(data)
     ds.attrs["unit"] = obs.unit

@@ -9,6 +9,11 @@ from resolved parameter values to predicted means.
 Impedance is observed as ``Z`` with dims ``(time, frequency, part)``, part
 being Re and Im; the likelihood of one frequency point sums the two parts,
 so one (time, frequency) pair is one observation for LOO.
+
+Several cells (a dict cell name → spectra series on a common frequency and
+time grid) are stacked into ``Z`` with dims ``(cell, time, frequency,
+part)``; hierarchical parameters then vary by cell around a group mean
+(partial pooling), all others are shared.
 """
 
 from dataclasses import dataclass, field
@@ -49,7 +54,8 @@ class Observations:
             shape = self.values.shape[:-1]
             if xp is np:
                 re, im = np.asarray(re), np.asarray(im)
-                lead = np.broadcast_shapes(re.shape, im.shape)[:-2]
+                full = np.broadcast_shapes(re.shape, im.shape)
+                lead = full[:max(len(full) - len(shape), 0)]
                 re = np.broadcast_to(re, lead + shape)
                 im = np.broadcast_to(im, lead + shape)
                 return np.stack([re, im], axis=-1)
@@ -73,7 +79,8 @@ class Observations:
         """(frequency, impedance) used to centre default circuit priors."""
         if self.kind != "impedance":
             return None, None
-        return self.frequency, self.values[..., 0] + 1j * self.values[..., 1]
+        values = self.values.reshape((-1,) + self.values.shape[-2:])  # cells' spectra one after another
+        return self.frequency, values[..., 0] + 1j * values[..., 1]
 
 
 def observe(data):
@@ -88,7 +95,10 @@ def observe(data):
         return _iv(data)
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, d.Transient) for x in data):
         return _transients(data)
-    raise DataError(f"cannot model data of type {type(data).__name__}; expected Spectrum, SpectrumSeries, IVCurve or a list of Transient")
+    if isinstance(data, dict) and data and all(isinstance(x, (d.Spectrum, d.SpectrumSeries)) for x in data.values()):
+        return _impedance_cells(data)
+    raise DataError(f"cannot model data of type {type(data).__name__}; expected Spectrum, SpectrumSeries, IVCurve, "
+                    "a list of Transient or a dict cell → SpectrumSeries")
 
 
 def _impedance(series):
@@ -114,6 +124,33 @@ def _impedance(series):
         frequency=frequency,
         unit="Ohm cm2" if series.area_cm2 else "Ohm",
         source=str(series.spectra[0].source or ""),
+    )
+
+
+def _impedance_cells(series):
+    """Spectra series of several cells on one frequency and time grid, stacked along ``cell``."""
+    obs = {str(c): observe(s) for c, s in series.items()}
+    first_cell, first = next(iter(obs.items()))
+    for cell, o in obs.items():
+        for name, a, b in (("frequency", o.frequency, first.frequency), ("time", o.inputs["t"], first.inputs["t"])):
+            if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6):
+                raise DataError(f"{o.source or cell}: cell {cell!r} has another {name} grid than cell {first_cell!r} "
+                                f"({first.source}); stacking cells needs a common {name} grid")
+        if o.symmetric != first.symmetric or o.unit != first.unit:
+            raise DataError(f"{o.source or cell}: cell {cell!r} differs from {first_cell!r} in symmetry or units")
+    cells = list(obs)
+    return Observations(
+        kind="impedance",
+        values=np.stack([o.values for o in obs.values()]),
+        dims=("cell",) + first.dims,
+        coords={"cell": cells, **first.coords},
+        inputs=dict(first.inputs),
+        pointwise_dims=("cell",) + first.pointwise_dims,
+        cell_index=np.arange(len(cells))[:, None],  # per-cell values broadcast against time
+        symmetric=first.symmetric,
+        frequency=first.frequency,
+        unit=first.unit,
+        source="; ".join(o.source for o in obs.values()),
     )
 
 

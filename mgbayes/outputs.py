@@ -73,6 +73,8 @@ def _parameter_table(fits, quick, time_resolved=False):
             df = report.parameter_table(idata, time_resolved=time_resolved)
             if "cell" in idata.attrs:
                 df.insert(0, "cell", idata.attrs["cell"])
+            if idata.attrs.get("pooling") == "partial":
+                df["hypothesis"] = df["hypothesis"] + " (pooled)"
             if time_resolved:
                 df = df[df["time_h"].notna()] if "time_h" in df else df.iloc[0:0]
             df.insert(0, "experiment", experiment)
@@ -143,21 +145,35 @@ def _cell_section(experiment, result, params, out_dir, fig_dir, quick):
     subset = params[params["experiment"] == name] if len(params) else params
     group = cells.group_table(subset)
     report.write_table(group, out_dir / f"{name}_group")
-    best = result.comparison.table.hypothesis.iloc[0]
-    best_fits = {c: rs[best] for c, rs in result.fits.items()}
-    figures = [Path(plots.save(plots.forest(best_fits, cells.key_parameters(next(iter(best_fits.values())))),
-                               fig_dir / f"{name}_forest_{best}")[0]),
-               Path(plots.save(plots.comparison(result.comparison.table), fig_dir / f"{name}_comparison")[0])]
+    ranked = list(result.comparison.table.hypothesis)
+    figures = []
+    best = next((h for h in ranked if not h.endswith(cells.POOLED)), None)
+    if best is not None:  # independent fits: one row per cell
+        best_fits = {c: rs[best] for c, rs in result.fits.items()}
+        figures.append(Path(plots.save(plots.forest(best_fits, cells.key_parameters(next(iter(best_fits.values())))),
+                                       fig_dir / f"{name}_forest_{best}")[0]))
+    pooled = next((h for h in ranked if h.endswith(cells.POOLED)), None)
+    if pooled is not None:  # hierarchical model: per-cell values of the pooled parameters
+        idata = result.pooled[pooled[:-len(cells.POOLED)]]
+        per_cell_vars = [v for v in idata["posterior"].data_vars if idata["posterior"][v].dims == ("chain", "draw", "cell")
+                         and not v.endswith("_z")]
+        if per_cell_vars:
+            figures.append(Path(plots.save(plots.forest(idata, per_cell_vars),
+                                           fig_dir / f"{name}_forest_pooled_{pooled[:-len(cells.POOLED)]}")[0]))
+    figures.append(Path(plots.save(plots.comparison(result.comparison.table), fig_dir / f"{name}_comparison")[0]))
     wins = "; ".join(f"'{r.hypothesis}' best in {r.best} of {len(result.cells)} cells ({r.preferred} clearly)"
                      for r in result.wins.itertuples())
     lines = [experiment.description.strip(),
-             f"Data: {len(result.cells)} cells, independent fits per cell (pooling: {experiment.pooling}); "
-             f"{experiment.provenance}.",
+             f"Data: {len(result.cells)} cells (pooling: {experiment.pooling}: "
+             + {"none": "independent fits per cell", "partial": "one hierarchical model of all cells",
+                "both": "independent fits per cell and one hierarchical model, labelled '(pooled)'"}[experiment.pooling]
+             + f"); {experiment.provenance}.",
              f"**Over all cells (LOO unit: cell):** {result.comparison.verdict}",
              f"**Per cell:** {wins}.",
              f"Rule: {result.comparison.rule}. Within a cell, LOO unit: "
-             f"{next(iter(result.per_cell.values())).unit}. Group level: mean and sd of the cells' posterior medians; "
-             f"forest plot: '{best}' per cell."]
+             f"{next(iter(result.per_cell.values())).unit}. Group level: mean and sd of the cells' posterior medians"
+             " (independent fits); the hierarchical model's group means and scatter are the `_mu` and `_sd` rows of its"
+             " parameter table. Forest plots: key parameters per cell of the best hypothesis."]
     if quick:
         lines.insert(0, QUICK_NOTE)
     return {"heading": name, "text": "\n\n".join(l for l in lines if l),

@@ -25,8 +25,9 @@ they use. A study file (TOML; paths relative to the file)::
 Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
 (``data = "cells/*.mpt"``), with ``cells = "cells.csv"`` giving per-cell
 metadata (columns ``file, cell[, area_cm2, electrolyte, ...]``) and
-``pooling = "none"`` (independent fits per cell, compared with the cell as
-LOO unit). Their fits run in parallel: a local process pool by default, a
+``pooling = "none" | "partial" | "both"`` (independent fits per cell, one
+hierarchical model of all cells, or both; compared with the cell as LOO
+unit). Their fits run in parallel: a local process pool by default, a
 Dask cluster with a top-level ``scheduler = "tcp://host:8786"`` (or
 ``"local"`` for a ``LocalCluster``), ``"serial"`` for none; ``workers``
 sets the number of local workers. ``mgbayes run --scheduler/--workers``
@@ -146,8 +147,6 @@ def _experiment(table, path, defaults, provenance, k):
     pooling = table.get("pooling", "none")
     if pooling not in ("none", "partial", "both"):
         raise HypothesisError(f"{where}: pooling = {pooling!r}; use 'none', 'partial' or 'both'")
-    if pooling not in cells.POOLING:
-        raise HypothesisError(f"{where}: pooling = {pooling!r} is not implemented yet; use 'none' (independent fits per cell)")
     cell_list = (cells.read_cells(table["data"], table.get("cells"), base=base, area_cm2=table.get("area_cm2"), where=where)
                  if many else None)
     entries = table["hypotheses"] if isinstance(table["hypotheses"], list) else [table["hypotheses"]]
@@ -286,6 +285,7 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
             result = cells.run_experiment(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
             many[experiment.name], comparisons[experiment.name] = result, result.comparison
             fits[experiment.name] = {f"{c}/{h}": r for c, rs in result.fits.items() for h, r in rs.items()}
+            fits[experiment.name].update({f"pooled/{h}": r for h, r in result.pooled.items()})
             datas[experiment.name] = None
             continue
         log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {experiment.data_path.name}")
