@@ -296,10 +296,10 @@ def _add_predictive(idata, hypothesis, obs, mu, sigma, nu, n_chain, n_draw, seed
 
 def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
     """Store time-resolved parameters and derived quantities in the posterior."""
-    derived = hypothesis.derive(resolved)
-    posterior = idata["posterior"].to_dataset()
     if "cell" in obs.pointwise_dims:
         return _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
+    derived = hypothesis.derive(resolved)
+    posterior = idata["posterior"].to_dataset()
     time_dim = "time" if obs.kind == "impedance" else None
     for name, value in {**{k: v for k, v in resolved.items() if k in hypothesis.drift or k in hypothesis.transform}, **derived}.items():
         value = np.asarray(value)
@@ -315,12 +315,18 @@ def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
             dims += ("point",)
         elif value.ndim > 2:
             continue
-        da = xr.DataArray(value, dims=dims, coords={d: posterior[d] if d in posterior.coords else obs.coords[d] for d in dims})
-        spec = hypothesis.derived.get(name, {})
-        da.attrs = {"unit": spec.get("unit", ""), "description": spec.get("description", ""),
-                    "kind": "derived" if name in derived else "resolved"}
-        posterior[name] = da
+        posterior[name] = _posterior_variable(value, dims, posterior, obs, hypothesis.derived.get(name),
+                                              derived=name in derived)
     idata["posterior"] = posterior
+
+
+def _posterior_variable(value, dims, posterior, obs, spec, *, derived):
+    """A posterior DataArray with the unit and description of its ``[derived]`` entry."""
+    da = xr.DataArray(value, dims=dims, coords={d: posterior[d] if d in posterior.coords else obs.coords[d] for d in dims})
+    spec = spec or {}
+    da.attrs = {"unit": spec.get("unit", ""), "description": spec.get("description", ""),
+                "kind": "derived" if derived else "resolved"}
+    return da
 
 
 def _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
@@ -348,11 +354,8 @@ def _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
             dims = ("chain", "draw")
         else:
             continue
-        da = xr.DataArray(value, dims=dims, coords={d: posterior[d] if d in posterior.coords else obs.coords[d] for d in dims})
-        spec = hypothesis.derived.get(name, {})
-        da.attrs = {"unit": spec.get("unit", ""), "description": spec.get("description", ""),
-                    "kind": "derived" if name in derived else "resolved"}
-        posterior[name] = da
+        posterior[name] = _posterior_variable(value, dims, posterior, obs, hypothesis.derived.get(name),
+                                              derived=name in derived)
     idata["posterior"] = posterior
 
 
