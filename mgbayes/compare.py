@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import psis
 from .errors import SamplingError
 
 DIFF_MIN = 4.0
@@ -59,16 +60,16 @@ def _observed_name(idata):
 
 
 def loo(idata, *, unit="point"):
-    """PSIS-LOO of one result at the chosen unit (pointwise values kept)."""
+    """PSIS-LOO of one result at the chosen unit (pointwise values kept).
+
+    Computed by :func:`mgbayes.psis.loo`, ArviZ's estimator vectorised over
+    observations, with ``r_eff`` from the sampled parameters.
+    """
     ll = unit_loglik(idata, unit)
-    tree = xr.DataTree.from_dict({
-        "posterior": idata["posterior"].to_dataset()[[v for v in idata["posterior"].data_vars][:1]],
-        "log_likelihood": xr.Dataset({"y": ll}),
-    })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return az.loo(tree, pointwise=True, var_name="y")
+            return psis.loo(ll, r_eff=psis.relative_ess(idata["posterior"].to_dataset()))
         except ValueError as err:
             raise SamplingError(
                 f"PSIS-LOO failed for {idata.attrs.get('hypothesis', 'a result')} ({err}): its draws are degenerate. "
@@ -258,7 +259,7 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
     """
     from scipy.special import logsumexp
 
-    from . import inference
+    from . import inference, sampler
     from .observations import observe
 
     obs = observe(data)
@@ -268,10 +269,10 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
     for k in units:
         exclude = index == k
         model, _ = inference.build_model(hypothesis, obs, exclude=exclude)
-        idata = inference.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
+        idata = sampler.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
         posterior = idata["posterior"].to_dataset()
-        _, mu, sigma, nu = inference.evaluate_draws(hypothesis, obs, posterior, inference.priors_for(hypothesis, obs))
-        ll = inference.pointwise_loglik(obs, mu, sigma, nu)[:, exclude].sum(axis=1)
+        ll, _ = inference.evaluate_draws(hypothesis, obs, posterior, inference.priors_for(hypothesis, obs))
+        ll = ll[:, exclude].sum(axis=1)
         out.append(float(logsumexp(ll) - np.log(ll.size)))
     return np.array(out)
 

@@ -11,23 +11,22 @@ PyTensor compilation is needed for that.
 """
 
 import importlib.metadata
-import importlib.util
 import platform
 import warnings
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-import scipy.optimize
 import xarray as xr
-from pymc.blocking import DictToArrayBijection, RaveledVars
 
-from . import diagnostics
-from .errors import SamplingError
+from . import cache, diagnostics
 from .observations import check_kind, observe
+from .sampler import resolve_sampler, sample
 
 #: Posterior-predictive draws kept in results (enough for 94 % bands).
 PREDICTIVE_DRAWS = 200
+#: Draws per block when the forward model is evaluated on the posterior with NumPy.
+CHUNK = 100
 
 
 def build_model(hypothesis, data, *, exclude=None):
@@ -67,57 +66,8 @@ def build_model(hypothesis, data, *, exclude=None):
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
     model.mgbayes_priors = priors
+    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude)
     return model, obs
-
-
-def find_start(model, *, starts=6, random_seed=None):
-    """Best of several L-BFGS optimisations of the log posterior.
-
-    Starts at the priors' central point and at random perturbations of it in
-    the unconstrained space; returns ``(point, logp)`` with ``point`` keyed by
-    value-variable names (transformed space).
-    """
-    rng = np.random.default_rng(random_seed)
-    fn = model.logp_dlogp_function(ravel_inputs=True)  # one compile for value and gradient
-    fn.set_extra_values({})
-    x0 = DictToArrayBijection.map(model.initial_point())
-    info = x0.point_map_info
-
-    def point(x):
-        return DictToArrayBijection.rmap(RaveledVars(x, info))
-
-    def loss(x):
-        value, grad = fn(x)
-        if not np.isfinite(value):
-            return 1e300, np.zeros_like(x)
-        return -value, np.where(np.isfinite(grad), -grad, 0.0)
-
-    best = (None, -np.inf)
-    for k in range(starts):
-        x = x0.data + (rng.normal(0.0, 1.0, x0.data.size) if k else 0.0)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = scipy.optimize.minimize(loss, x, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
-        value = -result.fun
-        if np.isfinite(value) and value > best[1]:
-            best = (result.x, value)
-    if best[0] is None:
-        raise SamplingError("no finite posterior density found from any start; check priors and data units")
-    return point(best[0]), best[1]
-
-
-def _constrained(model, points):
-    """Map value-variable points to constrained initial values by RV name."""
-    fn = model.compile_fn(
-        model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore", point_fn=False
-    )
-    names = [v.name for v in model.unobserved_value_vars]
-    free = {rv.name for rv in model.free_RVs}
-    out = []
-    for p in points:
-        values = fn(*[p[v.name] for v in model.value_vars])
-        out.append({n: v for n, v in zip(names, values) if n in free})
-    return out
 
 
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
@@ -135,8 +85,8 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     random_seed : int, optional
         Makes the whole fit reproducible.
     nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, optional
-        Backend; default: PyMC's choice (nutpie when installed). Recorded
-        in the results.
+        Backend; default ``"pymc"`` (see :func:`mgbayes.sampler.resolve_sampler`).
+        Recorded in the results, with the mass matrix used.
     retry : bool
         If the chains clearly failed (R-hat > 1.05, or divergences in more
         than 1 % of draws), sample once more with ``target_accept=0.97`` and
@@ -169,38 +119,6 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     return idata
 
 
-def resolve_sampler(nuts_sampler=None):
-    """The NUTS backend PyMC will use: the one asked for, else nutpie when installed, else PyMC's own."""
-    return nuts_sampler or ("nutpie" if importlib.util.find_spec("nutpie") else "pymc")
-
-
-def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
-           target_accept=0.9, starts=6):
-    """NUTS on ``model`` from jittered copies of the best MAP point; returns the raw DataTree."""
-    rng = rng if rng is not None else np.random.default_rng()
-    start, _ = find_start(model, starts=starts, random_seed=rng.integers(2**31))
-    size = DictToArrayBijection.map(start).data.size
-    jittered = []
-    for _ in range(chains):
-        x = DictToArrayBijection.map(start)
-        jittered.append(DictToArrayBijection.rmap(RaveledVars(x.data + rng.normal(0, 0.02, size), x.point_map_info)))
-    initvals = _constrained(model, jittered)
-    if resolve_sampler(nuts_sampler) == "pymc":
-        kwargs = {"init": "adapt_diag", "target_accept": target_accept}
-    else:  # external samplers take one start and tune their own mass matrix
-        initvals, kwargs = initvals[0], {"target_accept": target_accept}
-    with model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*initvals.*")
-        # early tuning steps can overflow the kinetic energy once; NUTS rejects them itself
-        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores or min(chains, 2),
-            random_seed=int(rng.integers(2**31)), progressbar=progressbar, initvals=initvals,
-            nuts_sampler=nuts_sampler, compute_convergence_checks=False, quiet=not progressbar, **kwargs,
-        )
-    return idata
-
-
 def posterior_values(posterior, names):
     """Posterior draws of ``names`` flattened to (sample, ...) NumPy arrays.
 
@@ -216,24 +134,50 @@ def posterior_values(posterior, names):
     return out
 
 
-def evaluate_draws(hypothesis, obs, posterior, priors):
-    """Resolved values, means and noise scales for every posterior draw (NumPy)."""
+def draw_values(hypothesis, obs, posterior, priors):
+    """``(values, fixed, noise)``: per-draw parameter and noise arrays (leading axis: draw) and fixed values."""
     values = posterior_values(posterior, [n for n in priors if not n.startswith("noise_")])
     if "cell" in obs.pointwise_dims:  # stacked cells: shared scalars broadcast over (cell, time)
         values = {n: v[:, :, None] if v.shape[1:] == (1,) else v for n, v in values.items()}
-    for name, prior in priors.items():
-        if prior.is_fixed and not name.startswith("noise_"):
-            values[name] = np.asarray(prior.args["value"])
+    fixed = {n: np.asarray(p.args["value"]) for n, p in priors.items() if p.is_fixed and not n.startswith("noise_")}
     noise = posterior_values(posterior, [n for n in priors if n.startswith("noise_")])
-    resolved = hypothesis.resolve(values, dict(obs.inputs), cell_index=obs.cell_index)
+    return values, fixed, noise
+
+
+def likelihood_terms(hypothesis, obs, values, fixed, noise):
+    """Resolved values, means, noise scales and Student-t degrees of freedom for the given draws."""
+    resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     mu = obs.predict(hypothesis, resolved)
-    sigma_param = noise.get("noise_sigma")
-    extra = (1,) * (mu.ndim - 2)
-    sigma = obs.noise_scale(hypothesis.noise_model, mu, sigma_param.reshape(sigma_param.shape + extra))
+    sigma_param = noise["noise_sigma"]
+    sigma = obs.noise_scale(hypothesis.noise_model, mu, sigma_param.reshape(sigma_param.shape + (1,) * (mu.ndim - 2)))
     nu = noise.get("noise_nu")
     if nu is not None:
         nu = nu.reshape(nu.shape + (1,) * (mu.ndim - 2))
     return resolved, mu, sigma, nu
+
+
+def evaluate_draws(hypothesis, obs, posterior, priors, *, keep=()):
+    """Pointwise log-likelihood of every draw, and ``(mu, sigma, nu)`` of the draws ``keep``.
+
+    The forward model runs on blocks of :data:`CHUNK` draws: the
+    temporaries of a whole posterior (4000 draws × 40 spectra × 78
+    frequencies) do not fit in cache, and one block at a time is about ten
+    times faster.
+    """
+    values, fixed, noise = draw_values(hypothesis, obs, posterior, priors)
+    n = next(iter(noise.values())).shape[0]
+    keep = np.asarray(keep, dtype=int)
+    ll, kept = [], []
+    for start in range(0, n, CHUNK):
+        block = slice(start, min(n, start + CHUNK))
+        _, mu, sigma, nu = likelihood_terms(hypothesis, obs, {k: v[block] for k, v in values.items()}, fixed,
+                                            {k: v[block] for k, v in noise.items()})
+        ll.append(pointwise_loglik(obs, mu, sigma, nu))
+        here = keep[(keep >= block.start) & (keep < block.stop)] - block.start
+        kept.append((mu[here], sigma[here], None if nu is None else nu[here]))
+    mu, sigma = (np.concatenate([k[i] for k in kept]) for i in (0, 1))
+    nu = None if kept[0][2] is None else np.concatenate([k[2] for k in kept])
+    return np.concatenate(ll), (mu, sigma, nu)
 
 
 def pointwise_loglik(obs, mu, sigma, nu=None):
@@ -253,14 +197,17 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     posterior = idata.posterior.to_dataset()
     priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    resolved, mu, sigma, nu = evaluate_draws(hypothesis, obs, posterior, priors)
-    ll = pointwise_loglik(obs, mu, sigma, nu)
+    kept = np.unique(np.linspace(0, n_draw - 1, min(n_draw, -(-PREDICTIVE_DRAWS // n_chain))).astype(int))
+    ll, predictive = evaluate_draws(hypothesis, obs, posterior, priors,
+                                    keep=(np.arange(n_chain)[:, None] * n_draw + kept[None, :]).ravel())
+    values, fixed, _ = draw_values(hypothesis, obs, posterior, priors)
+    resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     pw_dims = obs.pointwise_dims
     coords = {d: obs.coords[d] for d in pw_dims}
     ll_da = xr.DataArray(ll.reshape((n_chain, n_draw) + ll.shape[1:]), dims=("chain", "draw") + pw_dims,
                          coords={"chain": posterior.chain, "draw": posterior.draw, **coords})
     idata["log_likelihood"] = xr.Dataset({hypothesis.observed_name: ll_da})
-    _add_predictive(idata, hypothesis, obs, mu, sigma, nu, n_chain, n_draw, random_seed)
+    _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
     _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
     idata["constant_data"] = _constant_data(obs)
     attrs = provenance(hypothesis, obs, sampler)
@@ -279,12 +226,11 @@ def priors_for(hypothesis, obs):
     return hypothesis.prior_table(frequency=f, impedance=z, t_span=obs.t_span)
 
 
-def _add_predictive(idata, hypothesis, obs, mu, sigma, nu, n_chain, n_draw, seed):
+def _add_predictive(idata, hypothesis, obs, predictive, n_chain, keep, seed):
+    """Posterior-predictive draws and means for the draws ``keep`` of every chain."""
     rng = np.random.default_rng(seed)
-    keep = np.unique(np.linspace(0, n_draw - 1, min(n_draw, -(-PREDICTIVE_DRAWS // n_chain))).astype(int))
-    idx = (np.arange(n_chain)[:, None] * n_draw + keep[None, :]).ravel()
-    m, s = mu[idx], sigma[idx]
-    noise = rng.standard_normal(m.shape) if nu is None else rng.standard_t(nu[idx], m.shape)
+    m, s, nu = predictive
+    noise = rng.standard_normal(m.shape) if nu is None else rng.standard_t(nu, m.shape)
     y = (m + s * noise).reshape((n_chain, keep.size) + m.shape[1:])
     dims = ("chain", "draw") + obs.dims
     coords = {"chain": np.arange(n_chain), "draw": keep, **{d: obs.coords[d] for d in obs.dims}}

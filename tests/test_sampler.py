@@ -1,0 +1,112 @@
+"""NUTS from the mode: Laplace mass matrix, one compile, the density cache."""
+
+import numpy as np
+import pymc as pm
+import pytest
+from pymc.blocking import DictToArrayBijection
+
+from mgbayes import cache, hypotheses, inference, sampler, simulate
+
+COV = np.array([[1.0, 0.9], [0.9, 2.0]])
+
+
+def gaussian_model():
+    with pm.Model() as model:
+        pm.MvNormal("x", mu=np.array([1.0, -2.0]), cov=COV, dims=None)
+    return model
+
+
+def test_mode_and_laplace_covariance_of_a_gaussian_are_exact():
+    model = gaussian_model()
+    fn = sampler.density(model)
+    mode, logp = sampler.find_mode(fn, np.zeros(2), rng=np.random.default_rng(0))
+    np.testing.assert_allclose(mode, [1.0, -2.0], atol=1e-5)
+    np.testing.assert_allclose(sampler.laplace_covariance(fn, mode), COV, rtol=1e-5)
+
+
+def test_flat_and_convex_directions_get_a_broad_finite_variance():
+    def fn(x):  # curvature only along x0; x1 is flat, x2 is convex (a saddle, as off a ridge)
+        return -0.5 * x[0] ** 2 / 0.01 + 0.5 * x[2] ** 2, np.array([-x[0] / 0.01, 0.0, x[2]])
+
+    cov = sampler.laplace_covariance(fn, np.zeros(3))
+    np.testing.assert_allclose(np.diag(cov), [0.01, sampler.VARIANCE_RANGE[1], sampler.VARIANCE_RANGE[1]], rtol=1e-6)
+
+
+def test_non_finite_gradient_gives_no_laplace_and_an_identity_start():
+    cov = sampler.laplace_covariance(lambda x: (0.0, np.full(2, np.nan)), np.zeros(2))
+    assert cov is None
+    _, mass = sampler.potential(np.zeros(2), None, rng=np.random.default_rng(0))
+    assert mass == "diagonal (identity start)"
+
+
+def test_mass_matrix_is_dense_for_small_models_and_diagonal_for_large(monkeypatch):
+    cov = np.eye(3)
+    assert sampler.potential(np.zeros(3), cov, rng=np.random.default_rng(0))[1] == "dense (Laplace start)"
+    monkeypatch.setattr(sampler, "DENSE_MAX", 2)
+    assert sampler.potential(np.zeros(3), cov, rng=np.random.default_rng(0))[1] == "diagonal (Laplace start)"
+
+
+def test_starting_points_are_distinct_and_finite():
+    model = gaussian_model()
+    fn = sampler.density(model)
+    points = sampler.starting_points(fn, np.array([1.0, -2.0]), COV, 4, rng=np.random.default_rng(1))
+    assert len({tuple(p) for p in points}) == 4
+    assert all(np.isfinite(fn(p)[0]) and np.all(np.abs(p - [1.0, -2.0]) <= 1.0) for p in points)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="nuts_sampler"):
+        sampler.resolve_sampler("stan")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MGBAYES_CACHE", raising=False)
+    return tmp_path
+
+
+def small_problem():
+    h = hypotheses.from_table({"name": "R0-p(R1,CPE1)", "experiment": "t", "physics": "circuit",
+                               "circuit": {"electrode": "R0-p(R1,CPE1)", "electrodes": 1}})
+    data = simulate.spectra(h, {"R0": 20.0, "R1": 500.0, "CPE1_T": 2e-5, "CPE1_P": 0.88}, times_h=[0.0],
+                            symmetric=False, area_cm2=1.0, seed=7, frequency=simulate.frequency_grid(1e5, 0.1, 5))
+    return h, data[0]
+
+
+def test_cached_density_gives_the_same_draws_as_a_fresh_compile(cache_dir):
+    h, spectrum = small_problem()
+    draws = []
+    for _ in range(2):  # compile and store, then load
+        model, _ = inference.build_model(h, spectrum)
+        raw = sampler.sample(model, draws=60, tune=60, chains=2, cores=1, rng=np.random.default_rng(3))
+        draws.append(raw["posterior"]["R1"].values)
+        assert raw.attrs["mass_matrix"] == "dense (Laplace start)"
+    assert len(list(cache_dir.glob("*.pkl"))) == 1
+    assert isinstance(model.mgbayes_density, sampler.CachedDensity)
+    np.testing.assert_array_equal(draws[0], draws[1])
+
+
+def test_cache_key_follows_data_and_exclusions(cache_dir):
+    h, spectrum = small_problem()
+    model, obs = inference.build_model(h, spectrum)
+    same, _ = inference.build_model(h, spectrum)
+    excluded, _ = inference.build_model(h, obs, exclude=np.eye(1, obs.values.shape[0], dtype=bool)[0])
+    assert model.mgbayes_key == same.mgbayes_key != excluded.mgbayes_key
+    assert cache.fingerprint(np.arange(3.0)) != cache.fingerprint(np.arange(3.0) + 1e-12)
+
+
+def test_unreadable_entry_is_removed_and_cache_can_be_off(cache_dir, monkeypatch):
+    (cache_dir / "bad.pkl").write_bytes(b"not a pickle")
+    assert cache.load("bad") is None and not (cache_dir / "bad.pkl").exists()
+    monkeypatch.setenv("MGBAYES_CACHE", "0")
+    cache.store("k", object())
+    assert not list(cache_dir.glob("*"))
+
+
+def test_cache_keeps_the_newest_entries(cache_dir, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
+    for i in range(4):
+        cache.store(f"k{i}", {"i": i})
+    assert sorted(p.stem for p in cache_dir.glob("*.pkl")) == ["k2", "k3"]
+    assert cache.load("k3") == {"i": 3}
