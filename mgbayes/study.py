@@ -38,7 +38,7 @@ I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 :func:`mgbayes.io.read_transients`.
 
 Finished fits are reused when their inputs (data bytes, hypothesis text,
-information priors, sampler settings, mgbayes version) are unchanged; every
+information priors, sampler settings, mgbayes source and numerical stack) are unchanged; every
 output is written atomically.
 """
 
@@ -53,7 +53,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, cells, compare, hypotheses, inference, io
+from . import cache, cells, compare, hypotheses, inference, io
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
@@ -211,7 +211,7 @@ def fit_key(experiment, hypothesis, sampler):
     h.update(hypothesis.text.encode())
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
-                         "process": experiment.process, "version": __version__}, sort_keys=True).encode())
+                         "process": experiment.process, "code": cache.code_version()}, sort_keys=True).encode())
     return h.hexdigest()
 
 
