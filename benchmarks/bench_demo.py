@@ -1,8 +1,9 @@
 """Benchmark 4: cold start (empty compile caches) and warm start of ``mgbayes demo --quick``.
 
 Both runs write to fresh output folders, so no fit is reused; only the
-PyTensor and Numba compile caches differ (fresh temporary folders for the
-cold run, the same folders again for the warm run).
+compile caches differ: PyTensor's C-code cache, Numba's cache and mgbayes's
+compiled-density cache are fresh temporary folders for the cold run and the
+same folders again for the warm run.
 
     python benchmarks/bench_demo.py
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 
 
 def run(cache, out):
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"))
+    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
+               MGBAYES_CACHE_DIR=str(cache / "densities"))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mgbayes.cli", "demo", "--quick", "--out", str(out)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
