@@ -219,8 +219,10 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
               "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")
-        # early tuning steps can overflow the kinetic energy once; NUTS rejects them itself
-        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
+        # a trajectory that overflows (non-finite momentum or energy) is a divergence: NUTS rejects
+        # it and counts it, and diagnostics.check reports the count by name
+        warnings.filterwarnings("ignore", message="(overflow|invalid value) encountered", category=RuntimeWarning,
+                                module=r"pymc\.")
         if backend == "pymc":
             pot, mass = potential(mode, covariance, rng=np.random.default_rng(rng.integers(2**31)))
             step = pm.NUTS(potential=pot, logp_dlogp_func=fn, target_accept=target_accept)
