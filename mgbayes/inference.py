@@ -66,6 +66,7 @@ def build_model(hypothesis, data, *, exclude=None):
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
     model.mgbayes_priors = priors
+    model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) for rv in model.free_RVs)
     model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude)
     return model, obs
 

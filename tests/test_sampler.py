@@ -5,7 +5,7 @@ import pymc as pm
 import pytest
 from pymc.blocking import DictToArrayBijection
 
-from mgbayes import cache, hypotheses, inference, sampler, simulate
+from mgbayes import cache, hypotheses, inference, io, sampler, simulate
 
 COV = np.array([[1.0, 0.9], [0.9, 2.0]])
 
@@ -110,3 +110,15 @@ def test_cache_keeps_the_newest_entries(cache_dir, monkeypatch):
         cache.store(f"k{i}", {"i": i})
     assert sorted(p.stem for p in cache_dir.glob("*.pkl")) == ["k2", "k3"]
     assert cache.load("k3") == {"i": 3}
+
+
+def test_hierarchical_models_get_a_diagonal_mass_matrix():
+    root = hypotheses.MODELS_DIR.parent
+    iv = io.read_iv(root / "data" / "paper" / "plating_iv.csv")
+    model, _ = inference.build_model(hypotheses.load(hypotheses.MODELS_DIR / "plating_iv" / "tunnelling.toml"),
+                                     iv.select(process="plating"))
+    h, spectrum = small_problem()
+    flat, _ = inference.build_model(h, spectrum)
+    assert model.mgbayes_hierarchical and not flat.mgbayes_hierarchical
+    assert sampler.potential(np.zeros(3), np.eye(3), rng=np.random.default_rng(0), dense=False)[1] == \
+        "diagonal (Laplace start)"
