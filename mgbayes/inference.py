@@ -82,7 +82,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     draws, tune, chains : int
         NUTS settings (per chain).
     cores : int, optional
-        Processes for chains (default: up to 2, this machine's size).
+        Processes for chains (default: one per chain, at most one per CPU).
     random_seed : int, optional
         Makes the whole fit reproducible.
     nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, optional

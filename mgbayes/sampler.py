@@ -23,6 +23,7 @@ nothing more. Other NUTS backends (nutpie, NumPyro, BlackJAX) are used
 only when asked for by name; see :func:`resolve_sampler`.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -197,6 +198,11 @@ def starting_points(fn, mode, covariance, chains, *, rng):
     return points
 
 
+def _cpus():
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _constrained(model, points):
     """Initial values (constrained space, by RV name) for value-variable points."""
     fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore",
@@ -226,7 +232,7 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     covariance = laplace_covariance(fn, mode)
     points = starting_points(fn, mode, covariance, chains, rng=rng)
     initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
-    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, 2),
+    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, _cpus()),
               "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")
