@@ -25,8 +25,8 @@ from .sampler import resolve_sampler, sample
 
 #: Posterior-predictive draws kept in results (enough for 94 % bands).
 PREDICTIVE_DRAWS = 200
-#: Draws per block when the forward model is evaluated on the posterior with NumPy.
-CHUNK = 100
+#: Observed values × draws per block when the forward model is evaluated on the posterior with NumPy.
+CHUNK_VALUES = 1 << 19
 
 
 def build_model(hypothesis, data, *, exclude=None):
@@ -160,17 +160,18 @@ def likelihood_terms(hypothesis, obs, values, fixed, noise):
 def evaluate_draws(hypothesis, obs, posterior, priors, *, keep=()):
     """Pointwise log-likelihood of every draw, and ``(mu, sigma, nu)`` of the draws ``keep``.
 
-    The forward model runs on blocks of :data:`CHUNK` draws: the
-    temporaries of a whole posterior (4000 draws × 40 spectra × 78
-    frequencies) do not fit in cache, and one block at a time is about ten
-    times faster.
+    The forward model runs on blocks of draws holding about
+    :data:`CHUNK_VALUES` values: the temporaries of a whole posterior (4000
+    draws × 40 spectra × 78 frequencies × Re, Im) do not fit in cache, and
+    one block at a time is about ten times faster.
     """
     values, fixed, noise = draw_values(hypothesis, obs, posterior, priors)
     n = next(iter(noise.values())).shape[0]
     keep = np.asarray(keep, dtype=int)
     ll, kept = [], []
-    for start in range(0, n, CHUNK):
-        block = slice(start, min(n, start + CHUNK))
+    step = max(1, CHUNK_VALUES // obs.values.size)
+    for start in range(0, n, step):
+        block = slice(start, min(n, start + step))
         _, mu, sigma, nu = likelihood_terms(hypothesis, obs, {k: v[block] for k, v in values.items()}, fixed,
                                             {k: v[block] for k, v in noise.items()})
         ll.append(pointwise_loglik(obs, mu, sigma, nu))

@@ -23,6 +23,8 @@ nothing more. Other NUTS backends (nutpie, NumPyro, BlackJAX) are used
 only when asked for by name; see :func:`resolve_sampler`.
 """
 
+import ctypes
+import functools
 import os
 import warnings
 
@@ -198,6 +200,26 @@ def starting_points(fn, mode, covariance, chains, *, rng):
     return points
 
 
+@functools.cache
+def reuse_freed_memory():
+    """Make glibc's malloc keep freed large blocks for reuse instead of handing them back to the OS.
+
+    Every gradient evaluation of a big model allocates and frees
+    temporaries of a megabyte or more (1000 spectra × 71 frequencies).
+    With glibc's default thresholds each one is a fresh ``mmap`` whose
+    pages are faulted in and zeroed again: sampling that model took 38 s
+    instead of 13 s. Raising the mmap threshold to 32 MiB and the trim
+    threshold to 256 MiB (the process may keep that much freed memory)
+    removes the cost; forked chain processes inherit the setting. Returns
+    False, changing nothing, where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, 32 << 20) and libc.mallopt(-1, 256 << 20))  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def _cpus():
     """CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -225,6 +247,7 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     """
     rng = rng if rng is not None else np.random.default_rng()
     backend = resolve_sampler(nuts_sampler)
+    reuse_freed_memory()
     fn = density(model, key=getattr(model, "mgbayes_key", None))
     x0 = DictToArrayBijection.map(model.initial_point())
     info, x0 = x0.point_map_info, x0.data

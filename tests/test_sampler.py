@@ -122,3 +122,10 @@ def test_hierarchical_models_get_a_diagonal_mass_matrix():
     assert model.mgbayes_hierarchical and not flat.mgbayes_hierarchical
     assert sampler.potential(np.zeros(3), np.eye(3), rng=np.random.default_rng(0), dense=False)[1] == \
         "diagonal (Laplace start)"
+
+
+def test_freed_memory_is_kept_for_reuse_under_glibc():
+    import platform
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert sampler.reuse_freed_memory() is expected
