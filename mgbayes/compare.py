@@ -151,7 +151,7 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
                    label=next(iter(results.values())).attrs.get("experiment", ""))
 
 
-def combine(loos, *, experiment, unit, refits=None, method="stacking", label=None):
+def combine(loos, *, experiment, unit, refits=None, method="stacking", label=None, rule=RULE):
     """A :class:`Comparison` from ready LOO results (hypothesis name → ELPD data).
 
     Used by :func:`compare`, and for LOO results assembled elsewhere (e.g.
@@ -170,7 +170,7 @@ def combine(loos, *, experiment, unit, refits=None, method="stacking", label=Non
         warnings.warn(f"PSIS-LOO unreliable for some observations ({msg}); pass refit= for exact refits "
                       "or use a coarser unit", ParetoKWarning, stacklevel=3)
         text += f" Caution: PSIS-LOO is unreliable for some observations ({msg})."
-    return Comparison(experiment if label is None else label, unit, table, text, loos, refits)
+    return Comparison(experiment if label is None else label, unit, table, text, loos, refits, rule)
 
 
 def _tidy(table, loos, experiment, refits):
@@ -186,12 +186,18 @@ def _tidy(table, loos, experiment, refits):
         "dse": table["dse"].astype(float),
         "weight": table["weight"].astype(float),
         "p_loo": table["p"].astype(float),
-        "pareto_k_max": [float(loos[h].pareto_k.max()) for h in table.index],
-        "n_bad_k": [int((loos[h].pareto_k > K_BAD).sum()) for h in table.index],
+        "pareto_k_max": [_k_max(loos[h]) for h in table.index],
+        "n_bad_k": [int((loos[h].pareto_k > K_BAD).sum()) if loos[h].pareto_k is not None else 0 for h in table.index],
         "n_refit": [refits.get(h, 0) for h in table.index],
     }).reset_index(drop=True)
     df["verdict"] = [_row_verdict(r) for r in df.itertuples()]
     return df
+
+
+def _k_max(elpd):
+    """Largest Pareto k, NaN where none was estimated (exact refits, refit origins of LFO)."""
+    k = elpd.pareto_k
+    return float(np.nanmax(k.values)) if k is not None and np.isfinite(k.values).any() else float("nan")
 
 
 def distinguishable(diff, dse):

@@ -114,7 +114,8 @@ def _figures(name, results, data, comparison, fig_dir):
         keep(plots.iv(data, results), "iv")
     if comparison is not None:
         keep(plots.comparison(comparison.table), "comparison")
-        keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}")
+        if comparison.unit != "future":  # LFO's k are of carried-forward weights, NaN at refits
+            keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}")
     return paths
 
 
@@ -123,7 +124,8 @@ def _section(experiment, comparison, results, figures, params, quick):
     tables = []
     if comparison is not None:
         lines.append(f"**Verdict:** {comparison.verdict}")
-        lines.append(f"Rule: {comparison.rule}. LOO unit: {comparison.unit}.")
+        lines.append(f"Rule: {comparison.rule}. " + ("Cross-validation: leave-future-out." if comparison.unit == "future"
+                                                      else f"LOO unit: {comparison.unit}."))
         tables.append(comparison.table)
     for name, idata in results.items():
         lines.append(f"- **{name}** — {idata.attrs.get('hypothesis_title', '')}: {idata.attrs.get('hypothesis_physics', '')}")

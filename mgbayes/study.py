@@ -19,8 +19,9 @@ they use. A study file (TOML; paths relative to the file)::
     symmetric = true                   # Mg||Mg: two electrodes in series
     hypotheses = "../ocv_drift"        # folder, file, or list of either
     information = []                   # prior files applied to every hypothesis
-    unit = "point"                     # LOO unit: point | spectrum | cell
+    unit = "point"                     # LOO unit: point | spectrum | cell, or "future" (leave-future-out)
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
+    forecast = { min_spectra = 20, horizon = 1 }   # with unit = "future" (see mgbayes.forecast)
 
 Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
 (``data = "cells/*.mpt"``), with ``cells = "cells.csv"`` giving per-cell
@@ -53,12 +54,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cache, cells, compare, hypotheses, inference, io
+from . import cache, cells, compare, forecast, hypotheses, inference, io
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
-_EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit",
+_EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
                     "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
@@ -73,6 +74,7 @@ class Experiment:
     hypothesis_paths: list
     information: dict
     unit: str = "point"
+    forecast: dict = field(default_factory=dict)
     max_refits: int = 5
     area_cm2: float | None = None
     symmetric: bool = False
@@ -168,10 +170,19 @@ def _experiment(table, path, defaults, provenance, k):
             raise HypothesisError(f"{where}: information file {p} does not exist")
         information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
     unit = table.get("unit", "point")
-    if unit not in ("point", "spectrum", "cell"):
-        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum' or 'cell'")
+    if unit not in ("point", "spectrum", "cell", "future"):
+        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
+    options = table.get("forecast", {})
+    if not isinstance(options, dict) or set(options) - forecast.OPTIONS:
+        raise HypothesisError(f"{where}: forecast = {options!r}; a table with keys from {sorted(forecast.OPTIONS)}")
+    if options and unit != "future":
+        raise HypothesisError(f"{where}: forecast options need unit = \"future\" (got unit = {unit!r})")
+    if unit == "future" and cell_list is not None:
+        raise HypothesisError(f"{where}: unit = \"future\" is for one spectra series; many-cell experiments "
+                              "compare with the cell as LOO unit")
     return Experiment(
         name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
+        forecast=dict(options),
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
@@ -292,15 +303,25 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
         results, data = fit_all(experiment, out_dir, quick=quick, log=log)
         fits[experiment.name], datas[experiment.name] = results, data
         if len(results) >= 2:
-            comparisons[experiment.name] = _compare(experiment, results, data, quick, log)
+            comparison = _compare(experiment, results, data, quick, log)
+            comparison.experiment = comparison.table["experiment"] = experiment.name  # not the hypotheses' kind
+            comparisons[experiment.name] = comparison
     outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log,
                       cell_results=many)
     return comparisons
 
 
 def _compare(experiment, results, data, quick, log):
-    """Compare by LOO, refitting exactly where Pareto k is high (up to ``max_refits`` units)."""
+    """Compare by LOO, refitting exactly where Pareto k is high (up to ``max_refits`` units), or by LFO."""
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
+    if experiment.unit == "future":
+        log(f"  {experiment.name}: leave-future-out, refitting on the earlier spectra where needed ...")
+        try:
+            return forecast.compare_lfo(load_hypotheses(experiment), data, results, draws=sampler["draws"],
+                                        tune=sampler["tune"], chains=sampler["chains"], random_seed=sampler["seed"],
+                                        **experiment.forecast)
+        except ValueError as err:
+            raise HypothesisError(f"experiment {experiment.name!r}: {err}") from None
     refit = None
     if experiment.max_refits > 0:
         inner = compare.refitter(load_hypotheses(experiment), data, unit=experiment.unit,
@@ -332,7 +353,7 @@ def summary(comparisons, fits, out_dir, *, quick=False):
     if quick:
         lines.append("QUICK MODE: fewer draws than a publication run; use the full run for final numbers.")
     for name, c in comparisons.items():
-        lines.append(f"[{name}] LOO unit: {c.unit}")
+        lines.append(f"[{name}] " + ("leave-future-out (forecast)" if c.unit == "future" else f"LOO unit: {c.unit}"))
         for row in c.table.itertuples():
             lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
                          f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")

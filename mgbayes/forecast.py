@@ -1,0 +1,129 @@
+"""Leave-future-out cross-validation: does a drift law forecast the spectra still to come?
+
+PSIS-LOO asks how well each point is predicted from all the others, earlier
+and later spectra alike, so a flexible drift law can interpolate its way to
+a good score. For a drift series the sharper question is the forecast:
+fitted to the spectra up to hour t, how well does a hypothesis predict the
+next ``horizon`` spectra? That is LFO-CV (Bürkner, Gabry & Vehtari 2020),
+computed by :func:`arviz.lfo_cv`; this module supplies the refits: the same
+model with the later spectra left out of its likelihood, sampled as every
+fit is (:func:`mgbayes.sampler.sample`). With ``method="approx"`` the
+posterior is carried forward by importance sampling and refitted only when
+the Pareto k of the weights exceeds 0.7; ``"exact"`` refits at every origin.
+
+The unit is one spectrum (Re and Im at every frequency), and results rank
+with :func:`mgbayes.compare.combine`, so the verdict rule is the same as
+for LOO.
+"""
+
+import warnings
+
+import arviz as az
+import numpy as np
+import xarray as xr
+from arviz_stats.loo.wrapper import SamplingWrapper
+
+from . import compare, inference, sampler
+from .observations import observe
+
+
+RULE = (f"preferred when the ELPD difference exceeds {compare.DIFF_MIN:g} and {compare.SE_FACTOR:g}× its standard "
+        f"error; otherwise indistinguishable (leave-future-out: each spectrum forecast from the earlier ones, "
+        f"refitted where the Pareto k of the carried-forward weights exceeds {compare.K_BAD})")
+OPTIONS = {"min_spectra", "horizon", "method"}
+
+
+class SeriesRefits(SamplingWrapper):
+    """Refits of one hypothesis on the first spectra of a series, for :func:`arviz.lfo_cv`."""
+
+    def __init__(self, hypothesis, obs, *, draws, tune, chains, rng):
+        super().__init__(model=hypothesis)
+        self.hypothesis, self.obs, self.rng = hypothesis, obs, rng
+        self.settings = {"draws": draws, "tune": tune, "chains": chains}
+        self.priors = inference.priors_for(hypothesis, obs)
+
+    def sel_observations(self, idx):
+        """(mask of the spectra ``idx`` over (time, frequency), ``idx``)."""
+        exclude = np.zeros(self.obs.values.shape[:2], dtype=bool)
+        exclude[np.asarray(idx, dtype=int)] = True
+        return exclude, np.asarray(idx, dtype=int)
+
+    def sample(self, modified_observed_data):
+        model, _ = inference.build_model(self.hypothesis, self.obs, exclude=modified_observed_data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sampler.sample(model, rng=self.rng, **self.settings)
+
+    def get_inference_data(self, fitted_model):
+        return fitted_model
+
+    def log_likelihood__i(self, excluded_obs, idata__i):
+        """Log-likelihood of each left-out spectrum (summed over frequency and Re, Im) per draw."""
+        posterior = idata__i["posterior"].to_dataset()
+        ll, _ = inference.evaluate_draws(self.hypothesis, self.obs, posterior, self.priors)
+        ll = ll[:, excluded_obs].sum(axis=-1)
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(excluded_obs))
+        return xr.DataArray(ll.reshape(shape), dims=("chain", "draw", "time"),
+                            coords={"time": self.obs.coords["time"][excluded_obs]})
+
+
+def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx", draws=500, tune=700, chains=2,
+        random_seed=None):
+    """LFO-CV of one fitted hypothesis on a spectra series.
+
+    Parameters
+    ----------
+    hypothesis : Hypothesis
+        An impedance hypothesis.
+    data : SpectrumSeries
+        The series ``idata`` was fitted to (one cell).
+    idata : DataTree
+        The fit on all spectra (:func:`mgbayes.inference.fit`).
+    min_spectra : int, optional
+        Spectra the first forecast is conditioned on (default: half of them).
+    horizon : int
+        Spectra ahead scored jointly at each forecast origin.
+    method : {"approx", "exact"}
+    draws, tune, chains, random_seed
+        Settings of the refits.
+
+    Returns
+    -------
+    arviz_stats.utils.ELPDDataLFO
+        One ELPD per forecast origin (``elpd_i`` over ``time``), Pareto k of
+        the carried-forward weights, and the refit origins.
+    """
+    obs = data if hasattr(data, "pointwise_dims") else observe(data)
+    if obs.kind != "impedance" or obs.pointwise_dims != ("time", "frequency"):
+        raise ValueError(f"leave-future-out needs one spectra series over time; {obs.source or 'these data'} "
+                         f"have dims {obs.pointwise_dims}. Use LOO (unit 'point' or 'spectrum') instead.")
+    n_time = len(obs.coords["time"])
+    min_spectra = int(min_spectra or max(2, n_time // 2))
+    if not 1 <= min_spectra <= n_time - horizon:
+        raise ValueError(f"min_spectra = {min_spectra} with horizon = {horizon} leaves nothing to forecast in "
+                         f"{n_time} spectra; use 1 <= min_spectra <= {n_time - horizon}")
+    name = next(iter(idata["log_likelihood"].data_vars))
+    tree = xr.DataTree.from_dict({
+        "posterior": idata["posterior"].to_dataset()[list(idata["posterior"].data_vars)[:1]],
+        "log_likelihood": xr.Dataset({name: idata["log_likelihood"][name].sum("frequency")}),
+    })
+    wrapper = SeriesRefits(hypothesis, obs, draws=draws, tune=tune, chains=chains,
+                           rng=np.random.default_rng(random_seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "many refits": stated in the result (n_refits)
+        return az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",
+                         pointwise=True, var_name=name, method=method)
+
+
+def compare_lfo(hypotheses, data, results, **options):
+    """Rank hypotheses by LFO-CV (same rule as LOO); ``options`` go to :func:`lfo`.
+
+    Returns
+    -------
+    mgbayes.compare.Comparison
+        With unit ``"future"``; ``loo`` holds the LFO results by name.
+    """
+    lfos = {h.name: lfo(h, data, results[h.name], **options) for h in hypotheses}
+    experiment = next(iter(results.values())).attrs.get("experiment", "")
+    refits = {name: int(result.n_refits) for name, result in lfos.items()}
+    return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE)
