@@ -10,7 +10,8 @@ edit to the code invalidates them.
 
 The folder is ``$MGBAYES_CACHE_DIR`` or ``~/.cache/mgbayes/densities``
 (``$XDG_CACHE_HOME`` honoured); ``MGBAYES_CACHE=0`` turns the cache off.
-At most :data:`MAX_ENTRIES` files are kept, the oldest removed first.
+At most :data:`MAX_ENTRIES` files and :data:`MAX_BYTES` are kept, the least
+recently used removed first.
 """
 
 import functools
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_ENTRIES = 200
+MAX_BYTES = 512 << 20
 log = logging.getLogger(__name__)
 
 
@@ -115,6 +117,9 @@ def store(key, function):
 
 
 def _prune(folder):
-    entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime)
-    for path in entries[:max(0, len(entries) - MAX_ENTRIES)]:
-        path.unlink(missing_ok=True)
+    entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)  # newest first
+    total = 0
+    for k, path in enumerate(entries):
+        total += path.stat().st_size
+        if k >= MAX_ENTRIES or total > MAX_BYTES:
+            path.unlink(missing_ok=True)

@@ -110,6 +110,9 @@ def test_cache_keeps_the_newest_entries(cache_dir, monkeypatch):
         cache.store(f"k{i}", {"i": i})
     assert sorted(p.stem for p in cache_dir.glob("*.pkl")) == ["k2", "k3"]
     assert cache.load("k3") == {"i": 3}
+    monkeypatch.setattr(cache, "MAX_BYTES", (cache_dir / "k3.pkl").stat().st_size)
+    cache.store("k4", {"i": 4})
+    assert [p.stem for p in cache_dir.glob("*.pkl")] == ["k4"]
 
 
 def test_hierarchical_models_get_a_diagonal_mass_matrix():
