@@ -26,6 +26,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from .errors import MgbayesError
 
 
+def cpus():
+    """CPUs this process may run on (its affinity, where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class FitError(MgbayesError):
     """A parallel fit failed after all its retries."""
 
@@ -56,7 +61,7 @@ def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
     tasks = dict(tasks)
     if not tasks:
         return {}
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    workers = max(1, min(workers or cpus(), len(tasks)))
     progress = _Progress(len(tasks), log)
     if scheduler == "serial":
         results = _serial(tasks, retries, progress)

@@ -34,7 +34,7 @@ import scipy.optimize
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt, QuadPotentialFullAdapt
 
-from . import cache
+from . import cache, parallel
 from .errors import SamplingError
 
 #: Above this many free parameters the mass matrix is diagonal (a dense one costs O(n^2) per step).
@@ -220,11 +220,6 @@ def reuse_freed_memory():
         return False
 
 
-def _cpus():
-    """CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _constrained(model, points):
     """Initial values (constrained space, by RV name) for value-variable points."""
     fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore",
@@ -255,7 +250,7 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     covariance = laplace_covariance(fn, mode)
     points = starting_points(fn, mode, covariance, chains, rng=rng)
     initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
-    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, _cpus()),
+    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, parallel.cpus()),
               "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar}
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")

@@ -126,6 +126,14 @@ def test_map_fits_process_pool_retries(tmp_path):
     assert list(out) == ["a", "b"] and out == {"a": 42, "b": 14}
 
 
+def test_map_fits_dask_retries_a_failed_fit(tmp_path):
+    out = parallel.map_fits({"a": (_boom, {"fail_file": str(tmp_path / "m")}), "b": (_double, {"x": 7})},
+                            scheduler="local", workers=1, log=lambda s: None)
+    assert list(out) == ["a", "b"] and out == {"a": 42, "b": 14}
+    with pytest.raises(MgbayesError, match="fit c failed after 1 attempt"):
+        parallel.map_fits({"c": (_boom, {"fail_file": str(tmp_path / "n")})}, scheduler="local", workers=1, retries=0)
+
+
 def _fit_tasks(root):
     experiment = study.load_study(root / "study.toml").experiments[0]
     h = hypotheses.load(root / "hyp" / "charge_transfer.toml")
