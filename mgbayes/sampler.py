@@ -25,7 +25,6 @@ only when asked for by name; see :func:`resolve_sampler`.
 
 import ctypes
 import functools
-import os
 import warnings
 
 import numpy as np

@@ -8,7 +8,6 @@ import numpy as np
 
 from . import data as d
 from .errors import HypothesisError
-from .observations import Observations
 
 
 def frequency_grid(f_max=1e6, f_min=20e-3, per_decade=10):

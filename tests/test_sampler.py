@@ -3,7 +3,6 @@
 import numpy as np
 import pymc as pm
 import pytest
-from pymc.blocking import DictToArrayBijection
 
 from mgbayes import cache, hypotheses, inference, io, sampler, simulate
 
