@@ -265,7 +265,7 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
     """
     from scipy.special import logsumexp
 
-    from . import inference, sampler
+    from . import diagnostics, inference, sampler
     from .observations import observe
 
     obs = observe(data)
@@ -276,6 +276,7 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
         exclude = index == k
         model, _ = inference.build_model(hypothesis, obs, exclude=exclude)
         idata = sampler.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
+        diagnostics.warn_if_failed(idata, f"{hypothesis.name}, exact LOO refit without {unit} {k}")
         posterior = idata["posterior"].to_dataset()
         ll, _ = inference.evaluate_draws(hypothesis, obs, posterior, inference.priors_for(hypothesis, obs))
         ll = ll[:, exclude].sum(axis=1)

@@ -5,6 +5,7 @@ tail ESS >= 400 in total, no divergent
 transitions, E-BFMI >= 0.3 in every chain.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import arviz as az
@@ -13,6 +14,8 @@ import numpy as np
 RHAT_MAX = 1.01
 ESS_MIN = 400
 BFMI_MIN = 0.3
+#: A fit has clearly failed (not just fallen short) above this R-hat or this share of divergent draws.
+RHAT_FAILED, DIVERGENT_FAILED = 1.05, 0.01
 
 
 class ConvergenceWarning(UserWarning):
@@ -34,6 +37,11 @@ class ConvergenceReport:
     @property
     def ok(self):
         return not self.problems
+
+    def failed(self, n_draws):
+        """True when the chains clearly failed: R-hat above :data:`RHAT_FAILED` or divergences in
+        more than :data:`DIVERGENT_FAILED` of the ``n_draws`` draws."""
+        return self.rhat_max > RHAT_FAILED or self.divergences > DIVERGENT_FAILED * n_draws
 
     def text(self):
         head = (f"{self.name}: R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f}, "
@@ -87,4 +95,17 @@ def check(idata, name="fit", *, var_names=None):
         report.bfmi_min = float(az.bfmi(idata)["energy"].min())
         if report.bfmi_min < BFMI_MIN:
             report.problems.append(f"E-BFMI {report.bfmi_min:.2f} < {BFMI_MIN} (poor exploration of the energy)")
+    return report
+
+
+def warn_if_failed(idata, name):
+    """Check a refit (exact LOO, leave-future-out) and warn by name when its chains clearly failed.
+
+    Refits feed ELPD values, not reported posteriors, so only a clear
+    failure (:meth:`ConvergenceReport.failed`) is worth a warning.
+    """
+    report = check(idata, name)
+    n_draws = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]
+    if report.failed(n_draws):
+        warnings.warn(report.text(), ConvergenceWarning, stacklevel=2)
     return report

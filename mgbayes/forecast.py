@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 from arviz_stats.loo.wrapper import SamplingWrapper
 
-from . import compare, inference, sampler
+from . import compare, diagnostics, inference, sampler
 from .observations import observe
 
 
@@ -50,9 +50,10 @@ class SeriesRefits(SamplingWrapper):
 
     def sample(self, modified_observed_data):
         model, _ = inference.build_model(self.hypothesis, self.obs, exclude=modified_observed_data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return sampler.sample(model, rng=self.rng, **self.settings)
+        idata = sampler.sample(model, rng=self.rng, **self.settings)
+        kept = int((~modified_observed_data).any(axis=1).sum())
+        diagnostics.warn_if_failed(idata, f"{self.hypothesis.name}, leave-future-out refit on the first {kept} spectra")
+        return idata
 
     def get_inference_data(self, fitted_model):
         return fitted_model

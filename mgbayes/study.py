@@ -317,9 +317,9 @@ def _compare(experiment, results, data, quick, log):
     if experiment.unit == "future":
         log(f"  {experiment.name}: leave-future-out, refitting on the earlier spectra where needed ...")
         try:
-            return forecast.compare_lfo(load_hypotheses(experiment), data, results, draws=sampler["draws"],
-                                        tune=sampler["tune"], chains=sampler["chains"], random_seed=sampler["seed"],
-                                        **experiment.forecast)
+            return _logging_refit_problems(
+                forecast.compare_lfo, log, load_hypotheses(experiment), data, results, draws=sampler["draws"],
+                tune=sampler["tune"], chains=sampler["chains"], random_seed=sampler["seed"], **experiment.forecast)
         except ValueError as err:
             raise HypothesisError(f"experiment {experiment.name!r}: {err}") from None
     refit = None
@@ -332,13 +332,22 @@ def _compare(experiment, results, data, quick, log):
             log(f"  {experiment.name}/{name}: {int(mask.sum())} unit(s) with Pareto k > {compare.K_BAD}: "
                 + ("exact refits ..." if int(mask.sum()) <= experiment.max_refits
                    else f"more than max_refits = {experiment.max_refits}, PSIS values kept and flagged"))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return inner(name, mask)
+            return _logging_refit_problems(inner, log, name, mask)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)  # the verdict text carries it
         return compare.compare(results, unit=experiment.unit, refit=refit)
+
+
+def _logging_refit_problems(function, log, *args, **kwargs):
+    """Run ``function``; refits whose chains clearly failed are logged by name, other warnings dropped."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # recorded, not shown: sampler chatter from dozens of refits
+        result = function(*args, **kwargs)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            log(f"    refit problem: {w.message}")
+    return result
 
 
 def comparison_frame(comparisons):
