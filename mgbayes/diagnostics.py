@@ -18,6 +18,16 @@ BFMI_MIN = 0.3
 RHAT_FAILED, DIVERGENT_FAILED = 1.05, 0.01
 
 
+def clearly_failed(rhat_max, divergences, n_draws):
+    """R-hat above :data:`RHAT_FAILED` or divergences in more than :data:`DIVERGENT_FAILED` of ``n_draws`` draws."""
+    return rhat_max > RHAT_FAILED or divergences > DIVERGENT_FAILED * n_draws
+
+
+def sampled(posterior):
+    """Names of the sampled parameters of a posterior Dataset (not its derived or resolved quantities)."""
+    return [v for v, da in posterior.data_vars.items() if da.attrs.get("kind") not in ("derived", "resolved")]
+
+
 class ConvergenceWarning(UserWarning):
     """The sampler's output fails a convergence check."""
 
@@ -39,9 +49,8 @@ class ConvergenceReport:
         return not self.problems
 
     def failed(self, n_draws):
-        """True when the chains clearly failed: R-hat above :data:`RHAT_FAILED` or divergences in
-        more than :data:`DIVERGENT_FAILED` of the ``n_draws`` draws."""
-        return self.rhat_max > RHAT_FAILED or self.divergences > DIVERGENT_FAILED * n_draws
+        """True when the chains clearly failed (see :func:`clearly_failed`)."""
+        return clearly_failed(self.rhat_max, self.divergences, n_draws)
 
     def text(self):
         head = (f"{self.name}: R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f}, "
@@ -73,8 +82,7 @@ def check(idata, name="fit", *, var_names=None):
     inherit their convergence.
     """
     posterior = idata["posterior"].to_dataset()
-    free = var_names or [v for v, da in posterior.data_vars.items() if da.attrs.get("kind") not in ("derived", "resolved")]
-    posterior = posterior[free]
+    posterior = posterior[var_names or sampled(posterior)]
     report = ConvergenceReport(name)
     rhat = az.rhat(posterior)
     report.rhat_max, worst = _worst(rhat, np.max)

@@ -110,8 +110,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
                        starts=starts, **settings)
         idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
-        failed = (idata.attrs["rhat_max"] > diagnostics.RHAT_FAILED
-                  or idata.attrs["divergences"] > diagnostics.DIVERGENT_FAILED * draws * chains)
+        failed = diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
         idata.attrs["retried"] = attempt
         if not failed:
             break

@@ -14,6 +14,8 @@ import numpy as np
 import xarray as xr
 from arviz_stats.utils import ELPDDataLOO
 
+from . import diagnostics
+
 #: Observations handled per block (bounds the memory of the shape fit).
 BLOCK = 256
 _PRIOR_BS, _PRIOR_K = 3.0, 10.0
@@ -112,8 +114,7 @@ def relative_ess(posterior):
     """Mean relative efficiency (ESS / draws) of the sampled parameters, as ArviZ uses for ``r_eff``."""
     if posterior.sizes["chain"] == 1:
         return 1.0
-    sampled = [v for v, da in posterior.data_vars.items() if da.attrs.get("kind") not in ("derived", "resolved")]
-    ess = posterior[sampled].azstats.ess(method="mean")
+    ess = posterior[diagnostics.sampled(posterior)].azstats.ess(method="mean")
     n = posterior.sizes["chain"] * posterior.sizes["draw"]
     return float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean() / n)
 
