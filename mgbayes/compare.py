@@ -271,6 +271,7 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
     obs = observe(data)
     index = unit_index(obs, unit)
     rng = np.random.default_rng(random_seed)
+    priors = inference.priors_for(hypothesis, obs)
     out = []
     for k in units:
         exclude = index == k
@@ -278,7 +279,7 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
         idata = sampler.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
         diagnostics.warn_if_failed(idata, f"{hypothesis.name}, exact LOO refit without {unit} {k}")
         posterior = idata["posterior"].to_dataset()
-        ll, _ = inference.evaluate_draws(hypothesis, obs, posterior, inference.priors_for(hypothesis, obs))
+        ll, _ = inference.evaluate_draws(hypothesis, obs, inference.draw_values(hypothesis, obs, posterior, priors))
         ll = ll[:, exclude].sum(axis=1)
         out.append(float(logsumexp(ll) - np.log(ll.size)))
     return np.array(out)

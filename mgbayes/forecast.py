@@ -61,7 +61,8 @@ class SeriesRefits(SamplingWrapper):
     def log_likelihood__i(self, excluded_obs, idata__i):
         """Log-likelihood of each left-out spectrum (summed over frequency and Re, Im) per draw."""
         posterior = idata__i["posterior"].to_dataset()
-        ll, _ = inference.evaluate_draws(self.hypothesis, self.obs, posterior, self.priors)
+        ll, _ = inference.evaluate_draws(self.hypothesis, self.obs,
+                                         inference.draw_values(self.hypothesis, self.obs, posterior, self.priors))
         ll = ll[:, excluded_obs].sum(axis=-1)
         shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(excluded_obs))
         return xr.DataArray(ll.reshape(shape), dims=("chain", "draw", "time"),

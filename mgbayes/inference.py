@@ -157,15 +157,17 @@ def likelihood_terms(hypothesis, obs, values, fixed, noise):
     return resolved, mu, sigma, nu
 
 
-def evaluate_draws(hypothesis, obs, posterior, priors, *, keep=()):
+def evaluate_draws(hypothesis, obs, draws, *, keep=()):
     """Pointwise log-likelihood of every draw, and ``(mu, sigma, nu)`` of the draws ``keep``.
+
+    ``draws`` is ``(values, fixed, noise)`` from :func:`draw_values`.
 
     The forward model runs on blocks of draws holding about
     :data:`CHUNK_VALUES` values: the temporaries of a whole posterior (4000
     draws × 40 spectra × 78 frequencies × Re, Im) do not fit in cache, and
     one block at a time is about ten times faster.
     """
-    values, fixed, noise = draw_values(hypothesis, obs, posterior, priors)
+    values, fixed, noise = draws
     n = next(iter(noise.values())).shape[0]
     keep = np.asarray(keep, dtype=int)
     ll, kept = [], []
@@ -200,9 +202,10 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     kept = np.unique(np.linspace(0, n_draw - 1, min(n_draw, -(-PREDICTIVE_DRAWS // n_chain))).astype(int))
-    ll, predictive = evaluate_draws(hypothesis, obs, posterior, priors,
+    draws = draw_values(hypothesis, obs, posterior, priors)
+    ll, predictive = evaluate_draws(hypothesis, obs, draws,
                                     keep=(np.arange(n_chain)[:, None] * n_draw + kept[None, :]).ravel())
-    values, fixed, _ = draw_values(hypothesis, obs, posterior, priors)
+    values, fixed, _ = draws
     resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     pw_dims = obs.pointwise_dims
     coords = {d: obs.coords[d] for d in pw_dims}
