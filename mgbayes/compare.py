@@ -106,9 +106,14 @@ class Comparison:
     refits: dict = field(default_factory=dict)
     rule: str = RULE
 
+    @property
+    def method(self):
+        """How the hypotheses were cross-validated, in words."""
+        return "leave-future-out (forecast)" if self.unit == "future" else f"LOO unit: {self.unit}"
+
     def __str__(self):
         cols = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "n_bad_k", "verdict"]
-        return f"{self.experiment} (LOO unit: {self.unit})\n{self.table[cols].to_string()}\n{self.verdict}\nRule: {self.rule}"
+        return f"{self.experiment} ({self.method})\n{self.table[cols].to_string()}\n{self.verdict}\nRule: {self.rule}"
 
 
 def compare(results, *, unit="point", refit=None, method="stacking"):

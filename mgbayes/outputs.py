@@ -124,8 +124,7 @@ def _section(experiment, comparison, results, figures, params, quick):
     tables = []
     if comparison is not None:
         lines.append(f"**Verdict:** {comparison.verdict}")
-        lines.append(f"Rule: {comparison.rule}. " + ("Cross-validation: leave-future-out." if comparison.unit == "future"
-                                                      else f"LOO unit: {comparison.unit}."))
+        lines.append(f"Rule: {comparison.rule}. {comparison.method[0].upper()}{comparison.method[1:]}.")
         tables.append(comparison.table)
     for name, idata in results.items():
         lines.append(f"- **{name}** — {idata.attrs.get('hypothesis_title', '')}: {idata.attrs.get('hypothesis_physics', '')}")

@@ -164,8 +164,6 @@ def potential(mode, covariance, *, rng, dense=True):
     n = mode.size
     if covariance is None:
         return QuadPotentialDiagAdapt(n, mode.copy(), np.ones(n), LAPLACE_WEIGHT, rng=rng), "diagonal (identity start)"
-    diagonal = (QuadPotentialDiagAdapt, (n, mode.copy(), np.diag(covariance).copy(), LAPLACE_WEIGHT),
-                "diagonal (Laplace start)")
     if dense and n <= DENSE_MAX:
         try:
             with warnings.catch_warnings():
@@ -174,8 +172,8 @@ def potential(mode, covariance, *, rng, dense=True):
                         "dense (Laplace start)")
         except np.linalg.LinAlgError:  # too ill-conditioned for a Cholesky factor
             pass
-    kind, args, label = diagonal
-    return kind(*args, rng=rng), label
+    return (QuadPotentialDiagAdapt(n, mode.copy(), np.diag(covariance).copy(), LAPLACE_WEIGHT, rng=rng),
+            "diagonal (Laplace start)")
 
 
 def starting_points(fn, mode, covariance, chains, *, rng):

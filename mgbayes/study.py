@@ -362,7 +362,7 @@ def summary(comparisons, fits, out_dir, *, quick=False):
     if quick:
         lines.append("QUICK MODE: fewer draws than a publication run; use the full run for final numbers.")
     for name, c in comparisons.items():
-        lines.append(f"[{name}] " + ("leave-future-out (forecast)" if c.unit == "future" else f"LOO unit: {c.unit}"))
+        lines.append(f"[{name}] {c.method}")
         for row in c.table.itertuples():
             lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
                          f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")
