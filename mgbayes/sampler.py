@@ -43,6 +43,8 @@ LAPLACE_WEIGHT = 10
 #: Variance bounds (unconstrained space) for directions the mode's curvature does not fix.
 VARIANCE_RANGE = (1e-12, 25.0)
 BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
+#: Loss of a point without finite density in the mode search (finite, so L-BFGS backs away from it).
+NOWHERE = 1e300
 
 
 def resolve_sampler(nuts_sampler=None):
@@ -114,7 +116,7 @@ def find_mode(fn, x0, *, starts=6, rng=None):
     def loss(x):
         value, grad = fn(x)
         if not np.isfinite(value):
-            return 1e300, np.zeros_like(x)
+            return NOWHERE, np.zeros_like(x)
         return -value, np.where(np.isfinite(grad), -grad, 0.0)
 
     best = (None, -np.inf)
@@ -123,7 +125,7 @@ def find_mode(fn, x0, *, starts=6, rng=None):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = scipy.optimize.minimize(loss, x, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
-        if np.isfinite(result.fun) and -result.fun > best[1]:
+        if result.fun < NOWHERE and -result.fun > best[1]:  # NOWHERE: the start never reached a finite density
             best = (result.x, -result.fun)
     if best[0] is None:
         raise SamplingError("no finite posterior density found from any start; check priors and data units")

@@ -23,6 +23,14 @@ def test_mode_and_laplace_covariance_of_a_gaussian_are_exact():
     np.testing.assert_allclose(sampler.laplace_covariance(fn, mode), COV, rtol=1e-5)
 
 
+def test_mode_search_without_any_finite_density_is_an_error():
+    from mgbayes.errors import SamplingError
+
+    with pytest.raises(SamplingError, match="no finite posterior density"):
+        sampler.find_mode(lambda x: (-np.inf, np.full(x.size, np.nan)), np.zeros(2), starts=2,
+                          rng=np.random.default_rng(0))
+
+
 def test_flat_and_convex_directions_get_a_broad_finite_variance():
     def fn(x):  # curvature only along x0; x1 is flat, x2 is convex (a saddle, as off a ridge)
         return -0.5 * x[0] ** 2 / 0.01 + 0.5 * x[2] ** 2, np.array([-x[0] / 0.01, 0.0, x[2]])
