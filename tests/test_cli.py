@@ -1,7 +1,5 @@
 """The command line end to end on a small study, and its error messages."""
 
-import shutil
-
 import arviz as az
 import matplotlib.image
 import numpy as np
@@ -9,37 +7,13 @@ import pandas as pd
 import pytest
 
 from mgbayes import cli, hypotheses, io, simulate
-from mgbayes.hypotheses import MODELS_DIR
+from tests.studies import write_small_study
 
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    ct = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
-    truth = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
-    series = simulate.spectra(ct, truth, times_h=[0.5, 5, 10, 20], frequency=simulate.frequency_grid(1e5, 0.05, 4),
-                              area_cm2=1.131, seed=5)
-    io.write_mpt(series, root / "cell.mpt")
-    (root / "hyp").mkdir()
-    shutil.copy(MODELS_DIR / "ocv_drift" / "charge_transfer.toml", root / "hyp")
-    (root / "hyp" / "constant.toml").write_text((MODELS_DIR / "ocv_drift" / "charge_transfer.toml").read_text()
-                                                .replace('name = "charge_transfer"', 'name = "no_drift"')
-                                                .replace('R_ct = "linear"', 'R_ct = "constant"'))
-    (root / "study.toml").write_text("""
-title = "small test study"
-provenance = "synthetic"
-[sampler]
-draws = 200
-tune = 300
-chains = 2
-seed = 3
-[[experiment]]
-name = "ocv"
-data = "cell.mpt"
-area_cm2 = 1.131
-symmetric = true
-hypotheses = "hyp"
-""")
+    write_small_study(root, times_h=[0.5, 5, 10, 20], title="small test study")
     out = root / "out"
     assert cli.main(["run", str(root / "study.toml"), "--out", str(out), "--quick"]) == 0
     return root, out

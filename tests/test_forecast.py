@@ -1,7 +1,5 @@
 """Leave-future-out: a drift law that forecasts the later spectra beats one that does not."""
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,33 +8,12 @@ from mgbayes import cli, forecast, hypotheses, inference, io, simulate
 from mgbayes.errors import HypothesisError
 from mgbayes.hypotheses import MODELS_DIR
 from mgbayes.study import load_study
-
-CT = MODELS_DIR / "ocv_drift" / "charge_transfer.toml"
-TRUTH = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
+from tests.studies import CT, TRUTH, write_small_study
 
 
 def write_study(root, extra=""):
-    series = simulate.spectra(hypotheses.load(CT), TRUTH, times_h=[0.5, 3, 6, 10, 15, 20],
-                              frequency=simulate.frequency_grid(1e5, 0.05, 4), area_cm2=1.131, seed=5)
-    io.write_mpt(series, root / "cell.mpt")
-    (root / "hyp").mkdir()
-    shutil.copy(CT, root / "hyp")
-    (root / "hyp" / "constant.toml").write_text(CT.read_text().replace('name = "charge_transfer"', 'name = "no_drift"')
-                                                .replace('R_ct = "linear"', 'R_ct = "constant"'))
-    (root / "study.toml").write_text(f"""
-title = "forecast test"
-provenance = "synthetic"
-[sampler]
-draws = 200
-tune = 300
-chains = 2
-seed = 3
-[[experiment]]
-name = "ocv"
-data = "cell.mpt"
-area_cm2 = 1.131
-symmetric = true
-hypotheses = "hyp"
+    """The small study plus a second experiment "ocv_forecast" on the same cell, with ``extra`` settings."""
+    return write_small_study(root, times_h=[0.5, 3, 6, 10, 15, 20], title="forecast test", extra=f"""
 [[experiment]]
 name = "ocv_forecast"
 data = "cell.mpt"
@@ -45,7 +22,6 @@ symmetric = true
 hypotheses = "hyp"
 {extra}
 """)
-    return series
 
 
 @pytest.mark.slow
