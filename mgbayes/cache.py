@@ -12,22 +12,41 @@ The folder is ``$MGBAYES_CACHE_DIR`` or ``~/.cache/mgbayes/densities``
 (``$XDG_CACHE_HOME`` honoured); ``MGBAYES_CACHE=0`` turns the cache off.
 At most :data:`MAX_ENTRIES` files and :data:`MAX_BYTES` are kept, the least
 recently used removed first.
+
+Entries are pickles, and unpickling runs code; so nothing is unpickled that
+this user did not write. Every entry starts with an HMAC-SHA256 of its key
+and contents under a per-user secret (``.secret``, 32 random bytes, mode
+0600, in the cache folder). A folder or secret not owned by this user or
+writable by others is refused with a :class:`CacheWarning` naming it (the
+run goes on, compiling); an entry that fails the check, is not this user's
+or cannot be read is ignored, removed and rebuilt.
 """
 
 import functools
 import hashlib
+import hmac
 import importlib.metadata
 import logging
 import os
 import pickle
-import tempfile
+import secrets
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import files
+
 MAX_ENTRIES = 200
 MAX_BYTES = 512 << 20
+SECRET_NAME = ".secret"
+_TAG = hashlib.sha256().digest_size
 log = logging.getLogger(__name__)
+
+
+class CacheWarning(UserWarning):
+    """The cache folder or its secret cannot be trusted; the cache is not used."""
 
 
 def enabled():
@@ -80,40 +99,106 @@ def fingerprint(*parts):
     return h.hexdigest()
 
 
-def load(key):
-    """The compiled function stored under ``key``, or None (missing, unreadable or cache off)."""
-    path = directory() / f"{key}.pkl"
-    if not enabled() or not path.is_file():
-        return None
+def _private(st):
+    """True for a file or folder owned by this user that no one else may write."""
+    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _trusted_folder(create=False):
+    """The cache folder if it is this user's and not writable by others (created 0700 if asked), else None."""
+    folder = directory()
     try:
-        with open(path, "rb") as f:
-            function = pickle.load(f)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or not _private(st):
+        warnings.warn(f"cache folder {folder} is not owned by you or is writable by others, so its entries could "
+                      "run someone else's code; it is not used (fix its owner and mode, e.g. chmod 700, or set "
+                      "MGBAYES_CACHE_DIR to a folder of your own)", CacheWarning, stacklevel=3)
+        return None
+    return folder
+
+
+def _read_private(path):
+    """Bytes of ``path`` if it is a regular file of this user's that others cannot write, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode) or not _private(st):
+            return None
+        return handle.read()
+
+
+def _secret(folder):
+    """This user's secret key (created on first use), or None with a warning if it cannot be trusted."""
+    path = folder / SECRET_NAME
+    if not path.exists():
+        tmp = folder / f".secret.{secrets.token_hex(6)}.tmp"
+        try:
+            files.write_atomic(tmp, secrets.token_bytes(32), mode=0o600)
+            os.link(tmp, path)  # never replaces a secret another process created meanwhile
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = _read_private(path)
+    if key is None or len(key) != 32 or os.stat(path).st_mode & 0o077:
+        warnings.warn(f"cache secret {path} is not a private 32-byte file of yours (mode 0600); the cache is not "
+                      "used (delete the file to make a new one)", CacheWarning, stacklevel=3)
+        return None
+    return key
+
+
+def _tag(secret, key, payload):
+    return hmac.new(secret, key.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+
+def load(key):
+    """The compiled function stored under ``key``, or None (missing, untrusted, unreadable or cache off).
+
+    Nothing is unpickled unless its HMAC under this user's secret matches.
+    """
+    if not enabled():
+        return None
+    folder = _trusted_folder()
+    if folder is None or not (folder / f"{key}.pkl").exists():
+        return None
+    secret = _secret(folder)
+    if secret is None:
+        return None
+    path = folder / f"{key}.pkl"
+    data = _read_private(path)
+    try:
+        if data is None or len(data) <= _TAG or not hmac.compare_digest(data[:_TAG], _tag(secret, key, data[_TAG:])):
+            raise ValueError("not written by this user's mgbayes (authentication failed)")
+        function = pickle.loads(data[_TAG:])
         os.utime(path)  # recently used: pruned last
         return function
-    except Exception as err:  # a truncated or incompatible entry is rebuilt, never trusted
-        log.info("ignoring unreadable cache entry %s (%s)", path, err)
+    except Exception as err:  # an untrusted, truncated or incompatible entry is rebuilt, never trusted
+        log.warning("ignoring cache entry %s (%s); it will be rebuilt", path, err)
         path.unlink(missing_ok=True)
         return None
 
 
 def store(key, function):
-    """Keep ``function`` under ``key`` (atomically); a failure only costs the next run a compile."""
+    """Keep ``function`` under ``key`` (atomically, authenticated); a failure only costs the next run a compile."""
     if not enabled():
         return
-    folder, tmp = directory(), None
+    folder = _trusted_folder(create=True)
+    secret = folder and _secret(folder)
+    if not secret:
+        return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(function, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, folder / f"{key}.pkl")
-        tmp = None
+        payload = pickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
+        files.write_atomic(folder / f"{key}.pkl", _tag(secret, key, payload) + payload, mode=0o600)
         _prune(folder)
     except Exception as err:
         log.info("could not cache a compiled density in %s (%s)", folder, err)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _prune(folder):

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import compare, inference, parallel
+from . import compare, files, inference, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
@@ -112,7 +112,7 @@ def read_cells(data, table=None, *, base=".", area_cm2=None, where="study"):
         cells = [Cell(f.stem, f, area_cm2) for f in files]
     else:
         cells = _with_table(files, table_path, area_cm2, where)
-    names = [c.name for c in cells]
+    names = [files.check_name(c.name, what="cell name", where=where) for c in cells]
     if len(set(names)) != len(names):
         raise HypothesisError(f"{where}: cell names must be unique, got {names}")
     return cells
@@ -200,7 +200,7 @@ def fit_cells(experiment, out_dir, *, quick=False, scheduler=None, workers=None,
             task = fit_task(experiment, cell, h, sampler)
             key = study.fit_key(task[1]["experiment"], h, task[1]["sampler"])
             path = _fit_path(out_dir, experiment, cell, h)
-            if path.is_file() and (cached := inference.load(path)).attrs.get("input_hash") == key:
+            if (cached := inference.load_or_none(path, log=log)) is not None and cached.attrs.get("input_hash") == key:
                 results[cell.name][h.name] = cached
                 continue
             name = f"{cell.name}/{h.name}"
@@ -263,7 +263,7 @@ def fit_all_pooled(experiment, out_dir, *, quick=False, scheduler=None, workers=
             digest.update(study.fit_key(dataclasses.replace(experiment, data_path=c.path, area_cm2=c.area_cm2), h,
                                         tasks[h.name][1]["sampler"]).encode())
         key, path = digest.hexdigest(), Path(out_dir) / "fits" / experiment.name / "pooled" / f"{h.name}.nc"
-        if path.is_file() and (cached := inference.load(path)).attrs.get("input_hash") == key:
+        if (cached := inference.load_or_none(path, log=log)) is not None and cached.attrs.get("input_hash") == key:
             log(f"  {experiment.name}/pooled/{h.name}: inputs unchanged, reusing {path}")
             out[h.name] = cached
             del tasks[h.name]

@@ -13,6 +13,7 @@ Ctrl-C stops with status 130.
 import argparse
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import MgbayesError
@@ -50,11 +51,33 @@ def _log(message):
     print(message, flush=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line on stderr, without the source line that raised them."""
+    print(f"mgbayes: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _check_counts(args):
+    """Counts on the command line must be positive (before anything is read or sampled)."""
+    for name in ("draws", "chains", "workers"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise MgbayesError(f"--{name} {value}: must be a positive whole number")
+    if args.command == "compare" and len(args.circuit) < 2:
+        raise MgbayesError("compare needs at least two --circuit options")
+
+
 def main(argv=None):
     """Entry point of the ``mgbayes`` console command."""
     args = _parser().parse_args(argv)
     command = "mgbayes " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(args, command)
+
+
+def _main(args, command):
     try:
+        _check_counts(args)
         if args.command in ("demo", "run"):
             return _run_study(args, command)
         return _circuits(args)
@@ -102,9 +125,6 @@ def _circuits(args):
             unit = h.circuit_parameters[name].unit if name in h.circuit_parameters else ""
             _log(f"  {name:<14} {q[1]:12.5g}  [{q[0]:.5g}, {q[2]:.5g}] {unit}")
     if args.command == "compare":
-        if len(results) < 2:
-            print("mgbayes: error: compare needs at least two --circuit options", file=sys.stderr)
-            return 2
         _log(str(compare.compare(results, unit=args.unit)))
     return 0
 

@@ -23,3 +23,7 @@ class HypothesisError(MgbayesError, ValueError):
 
 class SamplingError(MgbayesError, RuntimeError):
     """The sampler failed in a way that makes the results unusable."""
+
+
+class OutputError(MgbayesError, OSError):
+    """An output folder or file cannot be written (read-only, full, in use)."""

@@ -79,6 +79,8 @@ def parse(text, *, where="expression"):
         if isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id in known):
                 raise HypothesisError(f"{where}: {text!r} calls an unknown function; allowed: {', '.join(known)}")
+        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
+            raise HypothesisError(f"{where}: {text!r} holds {node.value!r}; only numbers are allowed")
         elif isinstance(node, ast.Name):
             if node.id not in known and node.id not in CONSTANTS and node.id not in names:
                 names.append(node.id)

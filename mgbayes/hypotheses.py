@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import drift, expressions
-from .backend import namespace
+from . import drift, expressions, files
+from .backend import is_tensor, namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
 from .priors import Prior
@@ -280,13 +280,60 @@ class Hypothesis:
             return mu * namespace(mu, z).exp(sd * z)
         return mu + sd * z
 
-    def derive(self, resolved):
-        """Evaluate the ``[derived]`` quantities from resolved values."""
+    def derive(self, resolved, *, missing=None):
+        """Evaluate the ``[derived]`` quantities from resolved values.
+
+        With a ``missing`` dict, a quantity that raises or has no finite
+        value is left out and its reason put in ``missing`` instead of
+        raising (so one bad derived quantity does not cost a fit).
+        """
         out, known = {}, dict(resolved)
         for name, spec in self.derived.items():
             names = expressions.parse(spec["expr"])[1]
-            out[name] = known[name] = expressions.evaluate(spec["expr"], {n: known[n] for n in names})
+            if missing is None:
+                out[name] = known[name] = expressions.evaluate(spec["expr"], {n: known[n] for n in names})
+                continue
+            try:
+                absent = [n for n in names if n not in known]
+                if absent:
+                    raise ValueError(f"needs {absent[0]!r}, which is missing")
+                with np.errstate(all="ignore"):
+                    value = expressions.evaluate(spec["expr"], {n: known[n] for n in names})
+                if not is_tensor(value) and not np.isfinite(np.asarray(value, dtype=float)).any():
+                    raise ValueError("no finite value")
+            except Exception as err:  # noqa: BLE001 - reported by name through ``missing``
+                missing[name] = f"{spec['expr']!r}: {type(err).__name__}: {err}"
+                continue
+            out[name] = known[name] = value
         return out
+
+    def check_derived(self, points, inputs, *, cell_index=None):
+        """Raise HypothesisError for a ``[derived]`` quantity that fails at every one of ``points``.
+
+        ``points`` are parameter values (e.g. the prior's typical values and
+        a few prior draws); a quantity must give a finite value without error
+        at one of them at least, so ``1 / 0`` or ``10 ** 10 ** 10`` is
+        found before sampling, not after.
+        """
+        failures = {}
+        for values in points:
+            try:
+                with np.errstate(all="ignore"):
+                    resolved = self.resolve(values, inputs, cell_index=cell_index)
+            except Exception:  # noqa: BLE001 - the model itself is checked when it is built
+                continue
+            missing = {}
+            self.derive(resolved, missing=missing)
+            for name in self.derived:
+                if name not in missing:
+                    failures[name] = None
+                elif failures.get(name, "") is not None:
+                    failures.setdefault(name, missing[name])
+        bad = [(n, why) for n, why in failures.items() if why is not None]
+        if bad:
+            name, why = bad[0]
+            raise HypothesisError(f"{self._where(f'derived.{name}')}: {why} on every value tried from the priors; "
+                                  "fix the expression")
 
     def n_electrodes(self, symmetric):
         """Electrodes in series in the cell: from the file, else from the data."""
@@ -341,9 +388,14 @@ def load(path, *, priors=None):
         Naming the file and the key for every problem found.
     """
     path = Path(path)
+    if path.is_dir():
+        raise HypothesisError(f"hypothesis file {path} is a folder; give a .toml file in it")
     if not path.is_file():
         raise HypothesisError(f"hypothesis file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise HypothesisError(f"{path}: not UTF-8 text (byte {err.start}); save the hypothesis file as UTF-8") from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -363,8 +415,10 @@ def from_table(table, *, path=None, text="", priors=None):
     for key in ("experiment", "physics"):
         if key not in table:
             raise HypothesisError(f"{where}: missing key {key!r}")
+    name = table.get("name", Path(path).stem if path else "hypothesis")
+    files.check_name(name, what="hypothesis name", where=where)
     h = Hypothesis(
-        name=table.get("name", Path(path).stem if path else "hypothesis"),
+        name=name,
         experiment=table["experiment"], kind=kind, title=table.get("title", table.get("name", "")),
         physics=" ".join(str(table["physics"]).split()), text=text, path=path,
     )

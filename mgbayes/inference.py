@@ -13,6 +13,7 @@ PyTensor compilation is needed for that.
 import importlib.metadata
 import platform
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -103,6 +104,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         attributes hold the hypothesis file text, versions and diagnostics.
     """
     model, obs = build_model(hypothesis, data)
+    check_derived(hypothesis, obs, model.mgbayes_priors)
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
@@ -118,6 +120,40 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     if not int(idata.attrs["converged"]):
         warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)
     return idata
+
+
+def check_derived(hypothesis, obs, priors, *, draws=16, seed=0):
+    """Evaluate the ``[derived]`` quantities at the priors' typical values and ``draws`` prior draws, before sampling.
+
+    Raises HypothesisError (naming the file and quantity) for one that fails everywhere.
+    """
+    if not hypothesis.derived:
+        return
+    rng = np.random.default_rng(seed)
+    n_cell = len(obs.coords.get("cell", [])) or 1
+    fake = {}
+    for name, prior in priors.items():
+        if prior.is_fixed:
+            continue
+        per_cell = name.endswith("_z") and name[:-2] in hypothesis.hierarchy
+        shape = (draws + 1, n_cell) if per_cell else (draws + 1,)
+        value = np.asarray(prior.sample(rng, shape), dtype=float)
+        value[0] = prior.typical()
+        fake[name] = xr.DataArray(value[None], dims=("chain", "draw") + (("cell",) if per_cell else ()))
+    values, fixed, _ = draw_values(hypothesis, obs, xr.Dataset(fake), priors)
+    points = [{**{k: v[i:i + 1] for k, v in values.items()}, **fixed} for i in range(draws + 1)]
+    hypothesis.check_derived(points, dict(obs.inputs), cell_index=obs.cell_index)
+
+
+def _derive(idata, hypothesis, resolved):
+    """Derived quantities of a fit; one that fails is named in ``attrs["derived_missing"]`` and warned about, not fatal."""
+    missing = {}
+    derived = hypothesis.derive(resolved, missing=missing)
+    if missing:
+        text = "; ".join(f"{k} = {v}" for k, v in missing.items())
+        idata.attrs["derived_missing"] = text
+        warnings.warn(f"{hypothesis.name}: derived quantities missing from this fit: {text}", UserWarning, stacklevel=4)
+    return derived
 
 
 def posterior_values(posterior, names):
@@ -249,7 +285,7 @@ def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
     """Store time-resolved parameters and derived quantities in the posterior."""
     if "cell" in obs.pointwise_dims:
         return _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
-    derived = hypothesis.derive(resolved)
+    derived = _derive(idata, hypothesis, resolved)
     posterior = idata["posterior"].to_dataset()
     time_dim = "time" if obs.kind == "impedance" else None
     for name, value in {**{k: v for k, v in resolved.items() if k in hypothesis.drift or k in hypothesis.transform}, **derived}.items():
@@ -282,7 +318,7 @@ def _posterior_variable(value, dims, posterior, obs, spec, *, derived):
 
 def _add_cell_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):
     """Per-cell (and per cell and time) parameters and derived quantities of stacked cells."""
-    derived = hypothesis.derive(resolved)
+    derived = _derive(idata, hypothesis, resolved)
     posterior = idata["posterior"].to_dataset()
     n_cell, n_time = len(obs.coords["cell"]), len(obs.coords["time"])
     keep = set(hypothesis.drift) | set(hypothesis.transform) | set(hypothesis.hierarchy) | set(derived)
@@ -345,19 +381,26 @@ def provenance(hypothesis, obs, sampler):
 
 
 def save(idata, path):
-    """Write ``idata`` to NetCDF atomically (a temporary file, then rename)."""
-    import os
-    from pathlib import Path
+    """Write ``idata`` to NetCDF atomically (see :func:`mgbayes.files.replacing`)."""
+    from . import files
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    idata.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, path)
-    return path
+    with files.replacing(path) as tmp:
+        idata.to_netcdf(tmp, engine="netcdf4")
+    return Path(path)
 
 
 def load(path):
     """Read a result written by :func:`save`."""
     with xr.open_datatree(path, engine="netcdf4") as tree:
         return tree.load()
+
+
+def load_or_none(path, *, log=print):
+    """:func:`load`, or None with a logged line naming ``path`` when it is missing or unreadable (truncated, corrupt)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return load(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is only a fit to redo
+        log(f"  cannot read the saved fit {path} ({type(err).__name__}: {err}); it will be fitted again")
+        return None

@@ -11,7 +11,10 @@ they run is the only thing ``scheduler`` changes:
 ``"local"``
     a :class:`dask.distributed.LocalCluster` started for the call;
 an address (``"tcp://host:8786"``)
-    an existing Dask distributed scheduler.
+    an existing Dask distributed scheduler. **Trusted schedulers only**:
+    results come back from it unpickled, so whoever runs the scheduler or
+    its workers can run code in this process. A study file may name one
+    only when the command line names it too (``mgbayes run --scheduler``).
 
 With Dask, the fits are futures (``client.submit(..., retries=...)``)
 gathered with ``as_completed``; no job queue of our own. A failed task is
@@ -19,16 +22,95 @@ retried ``retries`` times everywhere. Results are identical whatever the
 scheduler, as long as every task carries its own seed.
 """
 
+import ctypes
+import multiprocessing
+import multiprocessing.context
 import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from .errors import MgbayesError
 
+#: Schedulers that run on this machine; any other string is a remote Dask address.
+LOCAL = (None, "serial", "processes", "local")
+_PR_SET_PDEATHSIG = 1
+
 
 def cpus():
     """CPUs this process may run on (its affinity, where the OS reports one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def is_remote(scheduler):
+    """True for a scheduler address (``"tcp://..."``): a Dask scheduler that must be trusted."""
+    return scheduler not in LOCAL
+
+
+def die_with_parent(parent_pid=None):
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere nothing).
+
+    Called first thing in chain and fit worker processes, so a parent killed
+    with SIGKILL leaves no workers behind. ``parent_pid``, where known,
+    catches a parent that died before the call.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ok = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+    return ok
+
+
+class _DyingProcess:
+    """Mixin: the process calls :func:`die_with_parent` before its target."""
+
+    def start(self):
+        self._mgbayes_parent = os.getpid()
+        super().start()
+
+    def run(self):
+        die_with_parent(getattr(self, "_mgbayes_parent", None))
+        super().run()
+
+
+class _ForkChain(_DyingProcess, multiprocessing.context.ForkProcess):
+    pass
+
+
+class _ForkServerChain(_DyingProcess, multiprocessing.context.ForkServerProcess):
+    def run(self):  # the parent is the fork server, which itself ends with this process
+        die_with_parent()
+        multiprocessing.context.ForkServerProcess.run(self)
+
+
+class _SpawnChain(_DyingProcess, multiprocessing.context.SpawnProcess):
+    pass
+
+
+class _ForkContext(multiprocessing.context.ForkContext):
+    Process = _ForkChain
+
+
+class _ForkServerContext(multiprocessing.context.ForkServerContext):
+    Process = _ForkServerChain
+
+
+class _SpawnContext(multiprocessing.context.SpawnContext):
+    Process = _SpawnChain
+
+
+def chain_context():
+    """A multiprocessing context (this platform's start method) whose processes die with their parent.
+
+    Passed to ``pm.sample(mp_ctx=...)`` so NUTS chain processes never outlive the run.
+    """
+    method = multiprocessing.get_start_method()
+    return {"fork": _ForkContext, "forkserver": _ForkServerContext, "spawn": _SpawnContext}[method]()
 
 
 class FitError(MgbayesError):
@@ -101,7 +183,7 @@ def _serial(tasks, retries, progress):
 
 def _pool(tasks, workers, retries, progress):
     out, attempts = {}, dict.fromkeys(tasks, 0)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         running = {pool.submit(function, **kwargs): name for name, (function, kwargs) in tasks.items()}
         while running:
             future = next(as_completed(running))

@@ -21,7 +21,6 @@ the posterior draws (``prob=``), lines their medians:
 
 import contextlib
 import functools
-import os
 import re
 import warnings
 from pathlib import Path
@@ -34,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from . import files
 from .report import PROB, _results, parameter_units, unit_text
 
 __all__ = ["nyquist", "bode", "drift", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
@@ -871,7 +871,6 @@ def save(fig, path, *, dpi=200, formats=("png", "pdf")):
     creation date, so the same figure gives the same file.
     """
     import logging
-    import secrets
 
     stem = str(path)
     for fmt in formats:
@@ -887,14 +886,9 @@ def save(fig, path, *, dpi=200, formats=("png", "pdf")):
         with style():
             for fmt in formats:
                 target = Path(f"{stem}.{fmt}")
-                tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-                try:
+                with files.replacing(target) as tmp:
                     metadata = {"CreationDate": None} if fmt == "pdf" else None
                     fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
-                    os.replace(tmp, target)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
                 out.append(target)
     finally:
         font_log.setLevel(level)

@@ -21,12 +21,13 @@ import html
 import math
 import os
 import re
-import secrets
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import files
 
 __all__ = [
     "parameter_table", "convergence_table", "write_table", "write_report",
@@ -40,24 +41,8 @@ PROB = 0.94
 
 
 def write_atomic(path, data):
-    """Write ``data`` (str, UTF-8, or bytes) to ``path`` atomically; return the Path.
-
-    The data go to a temporary file in the same folder, which is then renamed
-    over ``path`` (:func:`os.replace`); on any error the temporary file is
-    removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as handle:  # created with the usual permissions (umask), unlike mkstemp
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` (str, UTF-8, or bytes) to ``path`` atomically; return the Path (see :func:`mgbayes.files.write_atomic`)."""
+    return files.write_atomic(path, data)
 
 
 # --- units -------------------------------------------------------------------------

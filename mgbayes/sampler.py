@@ -250,7 +250,8 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     points = starting_points(fn, mode, covariance, chains, rng=rng)
     initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
     common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, parallel.cpus()),
-              "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar}
+              "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar,
+              "mp_ctx": parallel.chain_context()}  # chain processes die with this one, even on SIGKILL
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*initvals.*")
         # a trajectory that overflows (non-finite momentum or energy) is a divergence: NUTS rejects

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cache, cells, compare, forecast, hypotheses, inference, io
+from . import cache, cells, compare, files, forecast, hypotheses, inference, io, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 
@@ -102,17 +102,20 @@ class Study:
 def load_study(path):
     """Read and check a study file; errors name the file and key."""
     path = Path(path)
-    if not path.is_file():
-        raise HypothesisError(f"study file {path} does not exist")
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise HypothesisError(f"{path}: not valid TOML: {err}") from None
+    table = read_toml(path, "study file")
     unknown = set(table) - _STUDY_KEYS
     if unknown:
         raise HypothesisError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
     if not table.get("experiment"):
         raise HypothesisError(f"{path}: no [[experiment]] tables")
+    if not isinstance(table["experiment"], list) or not all(isinstance(e, dict) for e in table["experiment"]):
+        raise HypothesisError(f"{path}: experiment = {table['experiment']!r}; experiments are [[experiment]] tables "
+                              "(name, data, hypotheses, ...), see models/studies/paper.toml")
+    if not isinstance(table.get("sampler", {}), dict):
+        raise HypothesisError(f"{path}: sampler = {table['sampler']!r}; expected a [sampler] table")
+    if table.get("scheduler") is not None and not isinstance(table["scheduler"], str):
+        raise HypothesisError(f"{path}: scheduler = {table['scheduler']!r}; expected 'processes', 'serial', 'local' "
+                              "or a trusted Dask scheduler address")
     defaults = _sampler(table.get("sampler", {}), f"{path} [sampler]")
     provenance = table.get("provenance", "measured")
     experiments = [_experiment(e, path, defaults, provenance, k) for k, e in enumerate(table["experiment"])]
@@ -126,10 +129,34 @@ def load_study(path):
                  scheduler=table.get("scheduler"), workers=workers)
 
 
+def read_toml(path, what):
+    """The table of a TOML file; HypothesisError naming it if it is missing, a folder, not UTF-8 or not TOML."""
+    path = Path(path)
+    if path.is_dir():
+        raise HypothesisError(f"{what} {path} is a folder; give the .toml file in it")
+    if not path.is_file():
+        raise HypothesisError(f"{what} {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise HypothesisError(f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8") from None
+    except tomllib.TOMLDecodeError as err:
+        raise HypothesisError(f"{path}: not valid TOML: {err}") from None
+
+
 def _sampler(table, where, base=None):
+    if not isinstance(table, dict):
+        raise HypothesisError(f"{where}: sampler = {table!r}; expected a table such as {{ draws = 1000, chains = 4 }}")
     unknown = set(table) - _SAMPLER_KEYS
     if unknown:
         raise HypothesisError(f"{where}: unknown sampler key(s) {sorted(unknown)}; allowed: {sorted(_SAMPLER_KEYS)}")
+    for key, lowest in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
+        value = table.get(key, lowest)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+            raise HypothesisError(f"{where}: {key} = {value!r}; expected a whole number >= {lowest} (no quotes)")
+    accept = table.get("target_accept", 0.9)
+    if not isinstance(accept, (int, float)) or isinstance(accept, bool) or not 0 < accept < 1:
+        raise HypothesisError(f"{where}: target_accept = {accept!r}; expected a number between 0 and 1, e.g. 0.9")
     return {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1, "target_accept": 0.9, **(base or {}), **table}
 
 
@@ -141,6 +168,8 @@ def _experiment(table, path, defaults, provenance, k):
     for key in ("name", "data", "hypotheses"):
         if key not in table:
             raise HypothesisError(f"{where}: missing key {key!r}")
+    files.check_name(table["name"], what="experiment name", where=where)
+    _check_types(table, where)
     base = path.parent
     data_path = (base / table["data"]).resolve()
     many = "cells" in table or cells.is_pattern(table["data"]) or data_path.is_dir()
@@ -168,7 +197,10 @@ def _experiment(table, path, defaults, provenance, k):
         p = (base / entry).resolve()
         if not p.is_file():
             raise HypothesisError(f"{where}: information file {p} does not exist")
-        information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
+        priors = read_toml(p, "information file").get("priors", {})
+        if not isinstance(priors, dict):
+            raise HypothesisError(f"{p}: priors = {priors!r}; expected a [priors] table of name = {{ dist = ... }}")
+        information.update(priors)
     unit = table.get("unit", "point")
     if unit not in ("point", "spectrum", "cell", "future"):
         raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
@@ -188,6 +220,28 @@ def _experiment(table, path, defaults, provenance, k):
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling,
     )
+
+
+def _check_types(table, where):
+    """Types of an experiment's keys, before any of them is used."""
+    def paths(value):
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+    checks = {
+        "data": (lambda v: isinstance(v, str), "a file, folder or glob in quotes, e.g. \"cell1.mpt\""),
+        "hypotheses": (paths, "a folder or file in quotes, or a list of them"),
+        "information": (lambda v: isinstance(v, list) and paths(v), "a list of prior files, e.g. [\"bounds.toml\"]"),
+        "cells": (lambda v: isinstance(v, str), "a CSV file in quotes"),
+        "area_cm2": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
+                     "a positive number in cm2, e.g. 1.131"),
+        "symmetric": (lambda v: isinstance(v, bool), "true or false"),
+        "max_refits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+        "process": (lambda v: isinstance(v, str), "a process name in quotes, e.g. \"plating\""),
+        "unit": (lambda v: isinstance(v, str), "'point', 'spectrum', 'cell' or 'future'"),
+    }
+    for key, (ok, expected) in checks.items():
+        if key in table and not ok(table[key]):
+            raise HypothesisError(f"{where}: {key} = {table[key]!r}; expected {expected}")
 
 
 def load_data(experiment, kind):
@@ -226,11 +280,11 @@ def fit_key(experiment, hypothesis, sampler):
     return h.hexdigest()
 
 
-def _cached(out_dir, key):
-    """A finished fit anywhere under ``out_dir/fits`` whose inputs hash to ``key``."""
+def _cached(out_dir, key, log=print):
+    """A finished fit anywhere under ``out_dir/fits`` whose inputs hash to ``key`` (unreadable ones named and skipped)."""
     for path in sorted((Path(out_dir) / "fits").glob("*/*.nc")):
-        tree = inference.load(path)
-        if tree.attrs.get("input_hash") == key:
+        tree = inference.load_or_none(path, log=log)
+        if tree is not None and tree.attrs.get("input_hash") == key:
             return path, tree
     return None, None
 
@@ -249,7 +303,7 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"
         key = fit_key(experiment, h, sampler)
-        found, cached = _cached(out_dir, key)
+        found, cached = _cached(out_dir, key, log)
         if cached is not None:
             log(f"  {experiment.name}/{h.name}: inputs unchanged, reusing {found}")
             if found != path:
@@ -278,19 +332,31 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
     ``scheduler`` and ``workers`` (for the fits of many-cell experiments)
     override the study file's; see :func:`mgbayes.parallel.map_fits`.
 
+    A study file may name a remote (``tcp://``) scheduler only when the
+    command line names it too: results from it are unpickled, so it must be
+    trusted. One run at a time writes to ``out_dir`` (see
+    :func:`mgbayes.files.lock`).
+
     Returns
     -------
     dict
         Experiment name → :class:`mgbayes.compare.Comparison`.
     """
-    from . import outputs
-
     study = load_study(study_path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if scheduler is None and parallel.is_remote(study.scheduler):
+        raise HypothesisError(f"{study.path}: scheduler = {study.scheduler!r} is a remote Dask scheduler; results come back "
+                              "unpickled, so only a trusted one may be used: allow it with --scheduler on the command line")
+    files.check_writable(out_dir)  # a read-only or full folder fails now, not after hours of sampling
+    with files.lock(out_dir, log=log):
+        return _run(study, out_dir, quick=quick, log=log, command=command, scheduler=scheduler or study.scheduler,
+                    workers=workers or study.workers)
+
+
+def _run(study, out_dir, *, quick, log, command, scheduler, workers):
+    from . import outputs
+
     comparisons, fits, datas, many = {}, {}, {}, {}
-    scheduler = scheduler or study.scheduler
-    workers = workers or study.workers
     for experiment in study.experiments:
         if experiment.cells is not None:
             result = cells.run_experiment(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
