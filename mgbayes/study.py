@@ -21,6 +21,7 @@ they use. A study file (TOML; paths relative to the file)::
     information = []                   # prior files applied to every hypothesis
     unit = "point"                     # LOO unit: point | spectrum | cell, or "future" (leave-future-out)
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
+    decimal = ","                      # decimal separator of the data (default: detected per file)
     forecast = { min_spectra = 20, horizon = 1 }   # with unit = "future" (see mgbayes.forecast)
 
 Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
@@ -60,7 +61,7 @@ from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling", "decimal"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -84,6 +85,7 @@ class Experiment:
     description: str = ""
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
+    decimal: str | None = None  # decimal separator of the data files (None: detected per file)
 
 
 @dataclass
@@ -218,7 +220,7 @@ def _experiment(table, path, defaults, provenance, k):
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
-        description=table.get("description", ""), cells=cell_list, pooling=pooling,
+        description=table.get("description", ""), cells=cell_list, pooling=pooling, decimal=table.get("decimal"),
     )
 
 
@@ -238,6 +240,7 @@ def _check_types(table, where):
         "max_refits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
         "process": (lambda v: isinstance(v, str), "a process name in quotes, e.g. \"plating\""),
         "unit": (lambda v: isinstance(v, str), "'point', 'spectrum', 'cell' or 'future'"),
+        "decimal": (lambda v: v in (".", ","), "\".\" or \",\" (the data's decimal separator)"),
     }
     for key, (ok, expected) in checks.items():
         if key in table and not ok(table[key]):
@@ -245,7 +248,12 @@ def _check_types(table, where):
 
 
 def load_data(experiment, kind):
-    """Read an experiment's data file for hypotheses of ``kind``."""
+    """Read an experiment's data file for hypotheses of ``kind`` (with its declared decimal separator)."""
+    with io.decimal_separator(experiment.decimal):
+        return _load_data(experiment, kind)
+
+
+def _load_data(experiment, kind):
     path = experiment.data_path
     if kind == "iv":
         curve = io.read_iv(path)
@@ -276,7 +284,8 @@ def fit_key(experiment, hypothesis, sampler):
     h.update(hypothesis.text.encode())
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
-                         "process": experiment.process, "code": cache.code_version()}, sort_keys=True).encode())
+                         "process": experiment.process, "code": cache.code_version(),
+                         **({"decimal": experiment.decimal} if experiment.decimal else {})}, sort_keys=True).encode())
     return h.hexdigest()
 
 

@@ -10,6 +10,13 @@ given here. A file with several sweeps gives a
 :class:`~mgbayes.data.SpectrumSeries`. Every problem raises
 :class:`~mgbayes.errors.DataError` naming the file.
 
+Text files are read strictly: a line with more fields than the header (a
+decimal comma in a comma-separated file) is an error naming the line, and
+all numbers of a file share one decimal separator: ``.`` for
+comma-separated fields, else the first one found, or the one given
+(``read(..., decimal=",")``, or ``with decimal_separator(","):`` around
+any reader).
+
 ======================  ==========================================  =====================
 format                  files                                       module
 ======================  ==========================================  =====================
@@ -33,12 +40,13 @@ from pathlib import Path
 from ..data import DataWarning, SpectrumSeries
 from ..errors import DataError
 from . import ametek, autolab, biologic, chinstruments, csvfiles, gamry, zplot
-from ._common import find_header, read_lines
+from ._common import decimal_separator, find_header, read_lines
 from .biologic import write_mpt
 from .csvfiles import read_iv, write_iv, write_long_csv, write_transients
 
 __all__ = [
     "FORMATS",
+    "decimal_separator",
     "guess_format",
     "read",
     "read_iv",
@@ -66,7 +74,7 @@ FORMATS = {
 SUFFIXES = {".mpt": "biologic-mpt", ".mpr": "biologic-mpr", ".z": "zplot", ".dta": "gamry", ".par": "versastudio"}
 
 
-def read(path, *, format=None, area_cm2=None, symmetric=False, flip_imag=False):
+def read(path, *, format=None, area_cm2=None, symmetric=False, flip_imag=False, decimal=None):
     """Read an impedance file.
 
     Parameters
@@ -82,6 +90,9 @@ def read(path, *, format=None, area_cm2=None, symmetric=False, flip_imag=False):
     flip_imag : bool
         Negate the imaginary part after reading, for a file whose imaginary
         column is really -Im(Z) but is not labelled so.
+    decimal : {".", ","}, optional
+        Decimal separator of a text file's numbers (default: ``.`` for
+        comma-separated fields, else detected once per file).
 
     Returns
     -------
@@ -95,7 +106,7 @@ def read(path, *, format=None, area_cm2=None, symmetric=False, flip_imag=False):
     reader = FORMATS.get(format or guess_format(path))
     if reader is None:
         raise DataError(f"{path}: unknown format {format!r}; supported formats are: {', '.join(FORMATS)}")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), decimal_separator(decimal):
         if flip_imag:  # the file's sign is known to be flipped: say so only if it still looks flipped after
             warnings.filterwarnings("ignore", ".*sign convention looks flipped", DataWarning)
         data = reader(path)

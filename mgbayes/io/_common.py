@@ -8,6 +8,8 @@ it so every spectrum has the usual sign. Units are converted to Hz and Ohm;
 a unit that is not known is rejected, never guessed.
 """
 
+import contextlib
+import contextvars
 import re
 import warnings
 from datetime import datetime, timedelta
@@ -42,8 +44,24 @@ _EXAMPLES = {
 _UNIT_IN_BRACKETS = re.compile(r"^(?P<base>.*?)\s*[(\[](?P<unit>[^()\[\]]*)[)\]]\s*$")
 
 
-def read_lines(path):
-    """Return the lines of a text file (UTF-8, else cp1252), without line ends.
+#: The decimal separator the user declared for the files being read (see :func:`decimal_separator`).
+_DECIMAL = contextvars.ContextVar("mgbayes_decimal", default=None)
+
+
+@contextlib.contextmanager
+def decimal_separator(decimal):
+    """Within the block, readers parse numbers with ``decimal`` (``"."`` or ``","``; None: detect per file)."""
+    if decimal not in (None, ".", ","):
+        raise DataError(f"decimal = {decimal!r}; use '.' or ',' (or leave it out to detect it per file)")
+    token = _DECIMAL.set(decimal)
+    try:
+        yield
+    finally:
+        _DECIMAL.reset(token)
+
+
+def read_text(path):
+    """Return the text of a file (UTF-8, else cp1252).
 
     Raises
     ------
@@ -55,15 +73,19 @@ def read_lines(path):
         raw = path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror or err}); check the path") from None
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise DataError(f"{path}: file is empty")
     if b"\x00" in raw[:4096]:
         raise DataError(f"{path}: looks like a binary file, not text; give the exported text file")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    return text.splitlines()
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_lines(path):
+    """Return the lines of a text file (UTF-8, else cp1252), without line ends (see :func:`read_text`)."""
+    return read_text(path).splitlines()
 
 
 def split_name(name):
@@ -196,7 +218,7 @@ def columns_to_read(found, *others):
     return sorted({v[0] for v in found.values()} | {c for c in others if c is not None})
 
 
-def read_headed_table(path, lines, at, names, delimiter, *, start=None, metadata=None):
+def read_headed_table(path, lines, at, names, delimiter, *, start=None, metadata=None, strict=False):
     """Read a table whose column names are on line ``at``: the generic text reader.
 
     Used for CSV with a header, CH Instruments, Parstat, PowerSuite and
@@ -207,7 +229,7 @@ def read_headed_table(path, lines, at, names, delimiter, *, start=None, metadata
     time_col, time_scale = time_column(names)
     columns = columns_to_read(found, time_col)
     data_delimiter = sniff_delimiter(next((x for x in lines[at + 1 :] if x.strip()), "")) or delimiter
-    table = read_table(path, lines, at + 1, names, columns, data_delimiter)
+    table = read_table(path, lines, at + 1, names, columns, data_delimiter, strict=strict)
     return build_spectra(
         path, names, table, found, time_col=time_col, time_scale=time_scale, start=start, metadata=metadata
     )
@@ -235,6 +257,38 @@ def parse_number(text, path, lineno, column, decimal_comma=False):
     return value
 
 
+class Numbers:
+    """Parser of one file's numbers, with one decimal separator for the whole file.
+
+    The separator is the one declared (:func:`decimal_separator`), ``"."``
+    for comma-separated fields, else set by the first number that has one;
+    a number written with the other one is an error naming its line.
+    """
+
+    def __init__(self, path, delimiter):
+        self.path, self.decimal, self.since = path, _DECIMAL.get(), None
+        if delimiter == ",":
+            if self.decimal == ",":
+                raise DataError(f"{path}: decimal ',' was declared but the fields are separated by commas too; "
+                                "export with ';' or tab between fields, or with '.' as decimal separator")
+            self.decimal = "."
+
+    def __call__(self, text, lineno, column):
+        """The number in ``text`` (line ``lineno``, column ``column``); DataError otherwise."""
+        used = [sep for sep in ",." if sep in text]
+        if len(used) == 2:
+            raise DataError(f"{self.path}, line {lineno}: {text.strip()!r} in column {column!r} has both ',' and '.'; "
+                            "write numbers without thousands separators")
+        if used and self.decimal is None:
+            self.decimal, self.since = used[0], lineno
+        elif used and used[0] != self.decimal:
+            origin = f"line {self.since}" if self.since else "declared"
+            raise DataError(f"{self.path}, line {lineno}: {text.strip()!r} in column {column!r} uses {used[0]!r} as "
+                            f"decimal separator, but this file uses {self.decimal!r} ({origin}); one separator per "
+                            "file: fix that line, or declare the separator (decimal = '.' or ',')")
+        return parse_number(text, self.path, lineno, column, self.decimal == ",")
+
+
 def split_fields(line, delimiter):
     """Split one line on ``delimiter`` (None: any run of whitespace)."""
     if delimiter is None:
@@ -250,7 +304,7 @@ def sniff_delimiter(line):
     return None
 
 
-def read_table(path, lines, start, names, columns, delimiter, stop=None):
+def read_table(path, lines, start, names, columns, delimiter, stop=None, strict=False):
     """Parse numeric columns from ``lines[start:]``.
 
     Parameters
@@ -269,6 +323,9 @@ def read_table(path, lines, start, names, columns, delimiter, stop=None):
         Field separator.
     stop : callable, optional
         ``stop(line)`` true ends the table (e.g. the next section of a file).
+    strict : bool
+        Lines must have exactly as many fields as ``names`` (more is always
+        an error; see :func:`check_field_count`).
 
     Returns
     -------
@@ -280,7 +337,7 @@ def read_table(path, lines, start, names, columns, delimiter, stop=None):
     DataError
         For a short line, an unreadable number, or a table without data.
     """
-    decimal_comma = delimiter != ","
+    number = Numbers(path, delimiter)
     values = {c: [] for c in columns}
     linenos = []
     for i in range(start, len(lines)):
@@ -295,14 +352,31 @@ def read_table(path, lines, start, names, columns, delimiter, stop=None):
                 f"{path}, line {i + 1}: {len(fields)} field(s) but column {names[max(columns)]!r} is "
                 f"number {max(columns) + 1}; the line is cut short or the header does not match the data"
             )
+        check_field_count(path, i + 1, fields, len(names), strict=strict)
         for c in columns:
-            values[c].append(parse_number(fields[c], path, i + 1, names[c], decimal_comma))
+            values[c].append(number(fields[c], i + 1, names[c]))
         linenos.append(i + 1)
     if not linenos:
         raise DataError(f"{path}: the header is there but no data lines follow it")
     table = {c: np.array(v) for c, v in values.items()}
     table["lineno"] = np.array(linenos)
     return table
+
+
+def check_field_count(path, lineno, fields, expected, *, strict=True):
+    """DataError if a line has more fields than the header names (or fewer, if ``strict``); trailing empty fields aside.
+
+    A decimal comma in a comma-separated file adds a field: the line is
+    refused instead of shifting its values into the wrong columns. Some
+    instrument exports leave unused last columns off their data lines
+    (``strict=False``).
+    """
+    n = len(fields)
+    while n > expected and not fields[n - 1].strip():
+        n -= 1
+    if n > expected or (strict and n != expected):
+        raise DataError(f"{path}, line {lineno}: {n} field(s) but the header names {expected}; a decimal comma in a "
+                        "comma-separated file, a missing value or an extra separator? fix or delete that line")
 
 
 def spectrum_from_table(path, names, table, found, **fields):

@@ -19,14 +19,27 @@ Transients
 Writers use full float precision so that reading back gives the same numbers.
 """
 
+import array
 import csv
+import io
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..data import IVCurve, Spectrum, SpectrumSeries, Transient
 from ..errors import DataError
-from ._common import find_header, parse_number, read_headed_table, read_lines, sniff_delimiter, split_fields
+from ._common import (
+    Numbers,
+    check_field_count,
+    find_header,
+    parse_number,
+    read_headed_table,
+    read_lines,
+    read_text,
+    sniff_delimiter,
+    split_fields,
+)
 
 LONG_COLUMNS = ("time_h", "frequency_Hz", "Z_re_Ohm", "Z_im_Ohm")
 IV_COLUMNS = ("cell", "current_density_mA_cm2", "overpotential_mV")
@@ -55,7 +68,7 @@ def read_csv(path):
             "frequency, real and imaginary columns (e.g. 'freq/Hz,Re(Z)/Ohm,-Im(Z)/Ohm')"
         )
     at, names, delimiter = header
-    return read_headed_table(path, lines, at, names, delimiter, metadata={"instrument": "CSV"})
+    return read_headed_table(path, lines, at, names, delimiter, metadata={"instrument": "CSV"}, strict=True)
 
 
 def is_numeric(fields, delimiter):
@@ -78,8 +91,8 @@ def _read_headerless(path, lines, delimiter):
 
 
 def _numeric_rows(path, lines, delimiter, names):
-    """Parse the first len(names) columns of every non-blank line."""
-    rows = []
+    """Parse the first len(names) columns of every non-blank line; every line has as many fields as the first."""
+    rows, width, number = [], None, Numbers(path, delimiter)
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -89,7 +102,12 @@ def _numeric_rows(path, lines, delimiter, names):
                 f"{path}, line {i + 1}: {len(fields)} field(s), expected {len(names)} "
                 f"({', '.join(names)}); fix or delete that line"
             )
-        rows.append([parse_number(fields[k], path, i + 1, names[k], delimiter != ",") for k in range(len(names))])
+        if width is None:
+            width = len(fields)
+        if len(fields) != width:
+            raise DataError(f"{path}, line {i + 1}: {len(fields)} field(s) but the first line has {width}; a decimal "
+                            "comma in a comma-separated file, or an extra separator? fix or delete that line")
+        rows.append([number(fields[k], i + 1, names[k]) for k in range(len(names))])
     return np.array(rows)
 
 
@@ -97,16 +115,48 @@ def read_long_csv(path):
     """Read a long CSV (``time_h,frequency_Hz,Z_re_Ohm,Z_im_Ohm``) into a SpectrumSeries.
 
     Rows are grouped by ``time_h`` (in order of first appearance); each group
-    is one spectrum with that ``time_h``. Other columns are ignored.
+    is one spectrum with that ``time_h``. Other columns are ignored. One
+    pass over the lines, so the time grows linearly with the file
+    (``benchmarks/bench_io.py``); every line must have as many fields as
+    the header.
     """
-    records, _ = _records(path, LONG_COLUMNS, optional=())
-    time_h = np.array([float(r["time_h"]) for r in records])
-    spectra = []
-    for t in dict.fromkeys(time_h):
-        rows = [r for r, keep in zip(records, time_h == t) if keep]
-        frequency = [r["frequency_Hz"] for r in rows]
-        impedance = [complex(r["Z_re_Ohm"], r["Z_im_Ohm"]) for r in rows]
-        spectra.append(Spectrum(frequency, impedance, time_h=t, source=str(path), metadata={"instrument": "long CSV"}))
+    text = read_text(path)
+    lines = iter(io.StringIO(text, newline=None))
+    del text
+    header, lineno = "", 0
+    for lineno, header in enumerate(lines, 1):
+        if header.strip():
+            break
+    names = [n.strip() for n in next(csv.reader([header]))]
+    missing = [n for n in LONG_COLUMNS if n not in names]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r}; the header must name {', '.join(LONG_COLUMNS)}; "
+                        f"it has: {', '.join(names)}")
+    Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
+    where = [names.index(n) for n in LONG_COLUMNS]
+    groups = {}  # time_h -> (frequency, re, im) arrays of doubles
+    for lineno, line in enumerate(lines, lineno + 1):
+        fields = line.rstrip("\n").split(",") if '"' not in line else next(csv.reader([line]))
+        if len(fields) != len(names):
+            if not line.strip():
+                continue
+            check_field_count(path, lineno, fields, len(names))
+        try:
+            t, f, re, im = (float(fields[k]) for k in where)
+        except ValueError:
+            t, f, re, im = (parse_number(fields[k], path, lineno, n) for k, n in zip(where, LONG_COLUMNS))
+        if not (math.isfinite(t) and math.isfinite(f) and math.isfinite(re) and math.isfinite(im)):
+            [parse_number(fields[k], path, lineno, n) for k, n in zip(where, LONG_COLUMNS)]  # raises, naming the value
+        group = groups.get(t)
+        if group is None:
+            group = groups[t] = (array.array("d"), array.array("d"), array.array("d"))
+        group[0].append(f)
+        group[1].append(re)
+        group[2].append(im)
+    if not groups:
+        raise DataError(f"{path}: the header is there but no data lines follow it")
+    spectra = [Spectrum(np.frombuffer(f), np.frombuffer(re) + 1j * np.frombuffer(im), time_h=t, source=str(path),
+                        metadata={"instrument": "long CSV"}) for t, (f, re, im) in groups.items()]
     return SpectrumSeries(spectra, source=str(path))
 
 
@@ -212,6 +262,7 @@ def _records(path, required, optional):
         For a missing column, a short row, an empty cell or a bad number.
     """
     lines = read_lines(path)
+    Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
     rows = [(i + 1, row) for i, row in enumerate(csv.reader(lines)) if any(cell.strip() for cell in row)]
     names = [n.strip() for n in rows[0][1]]
     missing = [n for n in required if n not in names]
@@ -225,8 +276,7 @@ def _records(path, required, optional):
     wanted = [n for n in names if n in required or n in optional]
     records = []
     for lineno, row in rows[1:]:
-        if len(row) < len(names):
-            raise DataError(f"{path}, line {lineno}: {len(row)} field(s) but the header names {len(names)}")
+        check_field_count(path, lineno, row, len(names))
         record = {"lineno": lineno}
         for n in wanted:
             text = row[names.index(n)].strip()
