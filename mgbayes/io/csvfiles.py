@@ -134,19 +134,21 @@ def read_long_csv(path):
                         f"it has: {', '.join(names)}")
     Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
     where = [names.index(n) for n in LONG_COLUMNS]
+    i_t, i_f, i_re, i_im = where
     groups = {}  # time_h -> (frequency, re, im) arrays of doubles
-    for lineno, line in enumerate(lines, lineno + 1):
-        fields = line.rstrip("\n").split(",") if '"' not in line else next(csv.reader([line]))
+    for lineno, line in enumerate(lines, lineno + 1):  # the hot loop: plain float() here, parse_number on failure
+        fields = line.split(",") if '"' not in line else next(csv.reader([line]))
         if len(fields) != len(names):
             if not line.strip():
                 continue
             check_field_count(path, lineno, fields, len(names))
         try:
-            t, f, re, im = (float(fields[k]) for k in where)
+            t, f, re, im = float(fields[i_t]), float(fields[i_f]), float(fields[i_re]), float(fields[i_im])
+            ok = math.isfinite(t + f + re + im)  # NaN or inf anywhere (or an overflowing sum: checked below)
         except ValueError:
+            ok = False
+        if not ok:  # the strict parser names the line, column and value, or returns the same numbers
             t, f, re, im = (parse_number(fields[k], path, lineno, n) for k, n in zip(where, LONG_COLUMNS))
-        if not (math.isfinite(t) and math.isfinite(f) and math.isfinite(re) and math.isfinite(im)):
-            [parse_number(fields[k], path, lineno, n) for k, n in zip(where, LONG_COLUMNS)]  # raises, naming the value
         group = groups.get(t)
         if group is None:
             group = groups[t] = (array.array("d"), array.array("d"), array.array("d"))
