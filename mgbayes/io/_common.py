@@ -83,6 +83,34 @@ def read_text(path):
         return raw.decode("cp1252", errors="replace")
 
 
+def open_binary(path):
+    """Open a text file for reading as bytes, line by line (large files: nothing held whole).
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, cannot be read or is not a text file.
+    """
+    path = Path(path)
+    try:
+        handle = open(path, "rb")
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err}); check the path") from None
+    if b"\x00" in handle.read(4096):
+        handle.close()
+        raise DataError(f"{path}: looks like a binary file, not text; give the exported text file")
+    handle.seek(0)
+    return handle
+
+
+def decode(raw):
+    """Text of a line of bytes (UTF-8, else cp1252, as :func:`read_text`)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 def read_lines(path):
     """Return the lines of a text file (UTF-8, else cp1252), without line ends (see :func:`read_text`)."""
     return read_text(path).splitlines()

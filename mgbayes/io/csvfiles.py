@@ -21,7 +21,6 @@ Writers use full float precision so that reading back gives the same numbers.
 
 import array
 import csv
-import io
 import math
 from pathlib import Path
 
@@ -32,11 +31,12 @@ from ..errors import DataError
 from ._common import (
     Numbers,
     check_field_count,
+    decode,
     find_header,
     parse_number,
     read_headed_table,
+    open_binary,
     read_lines,
-    read_text,
     sniff_delimiter,
     split_fields,
 )
@@ -120,46 +120,52 @@ def read_long_csv(path):
     (``benchmarks/bench_io.py``); every line must have as many fields as
     the header.
     """
-    text = read_text(path)
-    lines = iter(io.StringIO(text, newline=None))
-    del text
-    header, lineno = "", 0
-    for lineno, header in enumerate(lines, 1):
-        if header.strip():
-            break
-    names = [n.strip() for n in next(csv.reader([header]))]
-    missing = [n for n in LONG_COLUMNS if n not in names]
-    if missing:
-        raise DataError(f"{path}: no column {missing[0]!r}; the header must name {', '.join(LONG_COLUMNS)}; "
-                        f"it has: {', '.join(names)}")
-    Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
+    with open_binary(path) as lines:  # bytes, line by line: float() reads bytes, text is made only for messages
+        header, lineno = b"", 0
+        for lineno, header in enumerate(lines, 1):
+            if header.strip():
+                break
+        else:
+            raise DataError(f"{path}: file is empty")
+        names = [n.strip() for n in next(csv.reader([decode(header)]))]
+        missing = [n for n in LONG_COLUMNS if n not in names]
+        if missing:
+            raise DataError(f"{path}: no column {missing[0]!r}; the header must name {', '.join(LONG_COLUMNS)}; "
+                            f"it has: {', '.join(names)}")
+        Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
+        groups = _long_rows(path, lines, lineno, names)
+    if not groups:
+        raise DataError(f"{path}: the header is there but no data lines follow it")
+    spectra = [Spectrum(np.frombuffer(f), np.frombuffer(re) + 1j * np.frombuffer(im), time_h=t, source=str(path),
+                        metadata={"instrument": "long CSV"}) for t, (f, re, im) in groups.items()]
+    return SpectrumSeries(spectra, source=str(path))
+
+
+def _long_rows(path, lines, lineno, names):
+    """``{time_h: (frequency, re, im)}`` (arrays of doubles) from the data lines (bytes) of a long CSV."""
     where = [names.index(n) for n in LONG_COLUMNS]
     i_t, i_f, i_re, i_im = where
-    groups = {}  # time_h -> (frequency, re, im) arrays of doubles
+    groups = {}
     for lineno, line in enumerate(lines, lineno + 1):  # the hot loop: plain float() here, parse_number on failure
-        fields = line.split(",") if '"' not in line else next(csv.reader([line]))
+        fields = line.split(b",") if b'"' not in line else [x.encode() for x in next(csv.reader([decode(line)]))]
         if len(fields) != len(names):
             if not line.strip():
                 continue
-            check_field_count(path, lineno, fields, len(names))
+            check_field_count(path, lineno, [decode(x) for x in fields], len(names))
         try:
             t, f, re, im = float(fields[i_t]), float(fields[i_f]), float(fields[i_re]), float(fields[i_im])
             ok = math.isfinite(t + f + re + im)  # NaN or inf anywhere (or an overflowing sum: checked below)
         except ValueError:
             ok = False
         if not ok:  # the strict parser names the line, column and value, or returns the same numbers
-            t, f, re, im = (parse_number(fields[k], path, lineno, n) for k, n in zip(where, LONG_COLUMNS))
+            t, f, re, im = (parse_number(decode(fields[k]), path, lineno, n) for k, n in zip(where, LONG_COLUMNS))
         group = groups.get(t)
         if group is None:
             group = groups[t] = (array.array("d"), array.array("d"), array.array("d"))
         group[0].append(f)
         group[1].append(re)
         group[2].append(im)
-    if not groups:
-        raise DataError(f"{path}: the header is there but no data lines follow it")
-    spectra = [Spectrum(np.frombuffer(f), np.frombuffer(re) + 1j * np.frombuffer(im), time_h=t, source=str(path),
-                        metadata={"instrument": "long CSV"}) for t, (f, re, im) in groups.items()]
-    return SpectrumSeries(spectra, source=str(path))
+    return groups
 
 
 def write_long_csv(data, path):
