@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import compare, files, inference, parallel
+from . import compare, inference, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
+from .files import check_name
 
 #: Values of an experiment's ``pooling`` key.
 POOLING = ("none", "partial", "both")
@@ -112,7 +113,7 @@ def read_cells(data, table=None, *, base=".", area_cm2=None, where="study"):
         cells = [Cell(f.stem, f, area_cm2) for f in files]
     else:
         cells = _with_table(files, table_path, area_cm2, where)
-    names = [files.check_name(c.name, what="cell name", where=where) for c in cells]
+    names = [check_name(c.name, what="cell name", where=where) for c in cells]
     if len(set(names)) != len(names):
         raise HypothesisError(f"{where}: cell names must be unique, got {names}")
     return cells

@@ -46,10 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import drift, expressions, files
+from . import drift, expressions
 from .backend import is_tensor, namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
+from .files import check_name
 from .priors import Prior
 
 #: kind → (observed variable name, data inputs available to formulas)
@@ -416,7 +417,7 @@ def from_table(table, *, path=None, text="", priors=None):
         if key not in table:
             raise HypothesisError(f"{where}: missing key {key!r}")
     name = table.get("name", Path(path).stem if path else "hypothesis")
-    files.check_name(name, what="hypothesis name", where=where)
+    check_name(name, what="hypothesis name", where=where)
     h = Hypothesis(
         name=name,
         experiment=table["experiment"], kind=kind, title=table.get("title", table.get("name", "")),

@@ -122,13 +122,15 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     return idata
 
 
-def check_derived(hypothesis, obs, priors, *, draws=16, seed=0):
+def check_derived(hypothesis, data, priors=None, *, draws=16, seed=0):
     """Evaluate the ``[derived]`` quantities at the priors' typical values and ``draws`` prior draws, before sampling.
 
     Raises HypothesisError (naming the file and quantity) for one that fails everywhere.
     """
     if not hypothesis.derived:
         return
+    obs = data if hasattr(data, "pointwise_dims") else observe(data)
+    priors = priors if priors is not None else priors_for(hypothesis, obs)
     rng = np.random.default_rng(seed)
     n_cell = len(obs.coords.get("cell", [])) or 1
     fake = {}

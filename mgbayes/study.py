@@ -55,9 +55,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cache, cells, compare, files, forecast, hypotheses, inference, io, parallel
+from . import cache, cells, compare, forecast, hypotheses, inference, io, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
+from .files import check_name, check_writable, lock
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
@@ -170,7 +171,7 @@ def _experiment(table, path, defaults, provenance, k):
     for key in ("name", "data", "hypotheses"):
         if key not in table:
             raise HypothesisError(f"{where}: missing key {key!r}")
-    files.check_name(table["name"], what="experiment name", where=where)
+    check_name(table["name"], what="experiment name", where=where)
     _check_types(table, where)
     base = path.parent
     data_path = (base / table["data"]).resolve()
@@ -308,6 +309,8 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
     hyps = load_hypotheses(experiment)
     data = load_data(experiment, hyps[0].kind)
+    for h in hyps:  # every hypothesis's derived quantities, before the first one samples
+        inference.check_derived(h, data)
     results = {}
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"
@@ -356,8 +359,8 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
     if scheduler is None and parallel.is_remote(study.scheduler):
         raise HypothesisError(f"{study.path}: scheduler = {study.scheduler!r} is a remote Dask scheduler; results come back "
                               "unpickled, so only a trusted one may be used: allow it with --scheduler on the command line")
-    files.check_writable(out_dir)  # a read-only or full folder fails now, not after hours of sampling
-    with files.lock(out_dir, log=log):
+    check_writable(out_dir)  # a read-only or full folder fails now, not after hours of sampling
+    with lock(out_dir, log=log):
         return _run(study, out_dir, quick=quick, log=log, command=command, scheduler=scheduler or study.scheduler,
                     workers=workers or study.workers)
 

@@ -127,12 +127,12 @@ def read_long_csv(path):
                 break
         else:
             raise DataError(f"{path}: file is empty")
+        Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
         names = [n.strip() for n in next(csv.reader([decode(header)]))]
         missing = [n for n in LONG_COLUMNS if n not in names]
         if missing:
             raise DataError(f"{path}: no column {missing[0]!r}; the header must name {', '.join(LONG_COLUMNS)}; "
                             f"it has: {', '.join(names)}")
-        Numbers(path, ",")  # a declared decimal comma cannot be used with comma-separated fields
         groups = _long_rows(path, lines, lineno, names)
     if not groups:
         raise DataError(f"{path}: the header is there but no data lines follow it")
