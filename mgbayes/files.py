@@ -92,8 +92,11 @@ def check_writable(folder):
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / ".mgbayes-write-test", b"x" * 4096)
-        (folder / ".mgbayes-write-test").unlink()
+        probe = folder / f".mgbayes-write-test.{secrets.token_hex(6)}"  # unique: runs may start together
+        try:
+            write_atomic(probe, b"x" * 4096)
+        finally:
+            probe.unlink(missing_ok=True)
         free = shutil.disk_usage(folder).free
     except OSError as err:
         reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))

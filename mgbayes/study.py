@@ -33,7 +33,9 @@ unit). Their fits run in parallel: a local process pool by default, a
 Dask cluster with a top-level ``scheduler = "tcp://host:8786"`` (or
 ``"local"`` for a ``LocalCluster``), ``"serial"`` for none; ``workers``
 sets the number of local workers. ``mgbayes run --scheduler/--workers``
-override both.
+override both. A remote scheduler must be trusted (its results are
+unpickled): a study file's ``tcp://`` address is used only when
+``--scheduler`` names it too.
 
 I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 (optionally ``process = "plating"`` selects rows), transients with
