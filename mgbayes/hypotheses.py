@@ -281,12 +281,13 @@ class Hypothesis:
             return mu * namespace(mu, z).exp(sd * z)
         return mu + sd * z
 
-    def derive(self, resolved, *, missing=None):
+    def derive(self, resolved, *, missing=None, finite=False):
         """Evaluate the ``[derived]`` quantities from resolved values.
 
-        With a ``missing`` dict, a quantity that raises or has no finite
-        value is left out and its reason put in ``missing`` instead of
-        raising (so one bad derived quantity does not cost a fit).
+        With a ``missing`` dict, a quantity that raises (or, with
+        ``finite``, has no finite value) is left out and its reason put in
+        ``missing`` instead of raising, so one bad derived quantity does not
+        cost a fit.
         """
         out, known = {}, dict(resolved)
         for name, spec in self.derived.items():
@@ -300,7 +301,7 @@ class Hypothesis:
                     raise ValueError(f"needs {absent[0]!r}, which is missing")
                 with np.errstate(all="ignore"):
                     value = expressions.evaluate(spec["expr"], {n: known[n] for n in names})
-                if not is_tensor(value) and not np.isfinite(np.asarray(value, dtype=float)).any():
+                if finite and not is_tensor(value) and not np.isfinite(np.asarray(value, dtype=float)).any():
                     raise ValueError("no finite value")
             except Exception as err:  # noqa: BLE001 - reported by name through ``missing``
                 missing[name] = f"{spec['expr']!r}: {type(err).__name__}: {err}"
@@ -324,7 +325,7 @@ class Hypothesis:
             except Exception:  # noqa: BLE001 - the model itself is checked when it is built
                 continue
             missing = {}
-            self.derive(resolved, missing=missing)
+            self.derive(resolved, missing=missing, finite=True)
             for name in self.derived:
                 if name not in missing:
                     failures[name] = None
