@@ -440,18 +440,35 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
-def test_chain_workers_die_with_a_killed_parent():
-    script = textwrap.dedent("""
+def sleep(*, seconds):
+    """A fit that only waits (for the process-pool test below)."""
+    time.sleep(seconds)
+
+
+WORKER_SCRIPTS = {
+    "chains": """
         import numpy as np, pymc as pm
         from mgbayes import sampler
         with pm.Model() as model:
-            pm.Normal("x", dims=None)
+            pm.Normal("x")
         print("sampling", flush=True)
         sampler.sample(model, draws=10**7, tune=10, chains=2, cores=2, rng=np.random.default_rng(1))
-        """)
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        """,
+    "fits": """
+        from mgbayes import parallel
+        from tests.test_hardening import sleep
+        print("sampling", flush=True)
+        parallel.map_fits({"a": (sleep, {"seconds": 600}), "b": (sleep, {"seconds": 600})}, workers=2)
+        """,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+@pytest.mark.parametrize("kind", list(WORKER_SCRIPTS))
+def test_workers_die_with_a_killed_parent(kind):
+    script = textwrap.dedent(WORKER_SCRIPTS[kind])
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT), "MGBAYES_CACHE": "0"})
     workers = []
     try:
@@ -460,7 +477,7 @@ def test_chain_workers_die_with_a_killed_parent():
         while len(workers) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
             workers = [p for p in _descendants(parent.pid) if _alive(p)]
-        assert len(workers) >= 2, "no chain processes started"
+        assert len(workers) >= 2, "no worker processes started"
         time.sleep(1.0)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
