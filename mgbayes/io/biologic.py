@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..data import SpectrumSeries, Transient
 from ..errors import DataError
 from ._common import (
@@ -190,7 +191,7 @@ def write_mpt(data, path):
     header = _write_header(spectra, with_time)
     lines = ["EC-Lab ASCII FILE", f"Nb header lines : {len(header) + 3}", *header, "\t".join(names)]
     path = Path(path)
-    path.write_text("\n".join(lines + rows) + "\n", encoding="cp1252", errors="replace")
+    files.write_atomic(path, ("\n".join(lines + rows) + "\n").encode("cp1252", errors="replace"))
     return path
 
 

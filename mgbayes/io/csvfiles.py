@@ -21,11 +21,12 @@ Writers use full float precision so that reading back gives the same numbers.
 
 import array
 import csv
+import io
 import math
-from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..data import IVCurve, Spectrum, SpectrumSeries, Transient
 from ..errors import DataError
 from ._common import (
@@ -33,9 +34,9 @@ from ._common import (
     check_field_count,
     decode,
     find_header,
+    open_binary,
     parse_number,
     read_headed_table,
-    open_binary,
     read_lines,
     sniff_delimiter,
     split_fields,
@@ -299,12 +300,11 @@ def _records(path, required, optional):
 
 
 def _write(path, names, rows):
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows([[_text(v) for v in row] for row in rows])
-    return path
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows([[_text(v) for v in row] for row in rows])
+    return files.write_atomic(path, text.getvalue())
 
 
 def _text(value):
