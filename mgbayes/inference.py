@@ -19,7 +19,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, diagnostics
+from . import cache, circuits, diagnostics
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
 
@@ -90,7 +90,9 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         Recorded in the results, with the mass matrix used.
     retry : bool
         If the chains clearly failed (R-hat > 1.05, or divergences in more
-        than 1 % of draws), sample once more with ``target_accept=0.97`` and
+        than 1 % of draws) or sit in different modes (their mean log
+        densities differ, or all draws lie far below the best mode the
+        search found), sample once more with ``target_accept=0.97`` and
         twice the tuning; the result records ``retried = 1``. Remaining
         problems are reported, never hidden.
 
@@ -109,14 +111,43 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     for attempt in range(2 if retry else 1):
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
                        starts=starts, **settings)
+        idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
         idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
-        failed = diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
+        failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
+                  or int(idata.attrs["modes_disagree"]))
         idata.attrs["retried"] = attempt
         if not failed:
             break
         settings = {**settings, "tune": 2 * tune, "target_accept": max(target_accept, 0.97)}
     if not int(idata.attrs["converged"]):
         warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)
+    return idata
+
+
+def order_arcs(hypothesis, priors, idata):
+    """Relabel exchangeable arcs of the circuit by time constant, so that "R1" is the fastest arc in every draw.
+
+    Applies to groups from :func:`mgbayes.circuits.exchangeable_arcs` whose
+    parameters are sampled scalars with identical priors (then both
+    labellings are equally probable and ordering picks one); records what was
+    ordered in the ``ordered_arcs`` attribute.
+    """
+    posterior = idata["posterior"].to_dataset()
+    done = []
+    for circuit in (hypothesis.series, hypothesis.electrode):
+        for group in circuits.exchangeable_arcs(circuit) if circuit is not None else []:
+            names = [n for arc in group for n in arc]
+            if not all(n in posterior and posterior[n].dims == ("chain", "draw") for n in names):
+                continue  # drifting or derived: not a plain swap
+            if any(priors.get(arc[i]) != priors.get(group[0][i]) for arc in group for i in range(len(arc))):
+                continue  # different priors tell the arcs apart
+            ordered = circuits.order_arcs({n: posterior[n].values for n in names}, group)
+            for n in names:
+                posterior[n] = posterior[n].copy(data=ordered[n])
+            done.append(" < ".join(f"tau({arc[0]})" for arc in group))
+    if done:
+        idata["posterior"] = posterior
+        idata.attrs["ordered_arcs"] = "; ".join(done)
     return idata
 
 
@@ -221,6 +252,7 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     attrs["converged"] = int(report.ok)
     attrs["rhat_max"] = float(report.rhat_max)
     attrs["divergences"] = int(report.divergences)
+    attrs["modes_disagree"] = int(report.logp_gap > 0 or report.mode_gap > 0)
     idata.attrs.update(attrs)
     return idata
 

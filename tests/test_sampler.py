@@ -58,7 +58,7 @@ def test_starting_points_are_distinct_and_finite():
     fn = sampler.density(model)
     points = sampler.starting_points(fn, np.array([1.0, -2.0]), COV, 4, rng=np.random.default_rng(1))
     assert len({tuple(p) for p in points}) == 4
-    assert all(np.isfinite(fn(p)[0]) and np.all(np.abs(p - [1.0, -2.0]) <= 1.0) for p in points)
+    assert all(np.isfinite(fn(p)[0]) and np.all(np.abs(p - [1.0, -2.0]) <= sampler.START_MAX) for p in points)
 
 
 def test_unknown_backend_is_refused():
@@ -139,3 +139,34 @@ def test_freed_memory_is_kept_for_reuse_under_glibc():
 
     expected = platform.libc_ver()[0] == "glibc"
     assert sampler.reuse_freed_memory() is expected
+
+
+def two_mode_model():
+    """A posterior with two separated modes of comparable height (a barrier of about 20 nats between them)."""
+    with pm.Model() as model:
+        pm.NormalMixture("x", w=np.array([0.5, 0.5]), mu=np.array([-3.0, 4.0]), sigma=np.array([0.5, 0.7]))
+    return model
+
+
+def test_mode_search_finds_both_modes_and_chains_start_in_each():
+    model = two_mode_model()
+    fn = sampler.density(model)
+    modes = sampler.find_modes(fn, np.zeros(1), rng=np.random.default_rng(0))
+    assert sorted(round(float(x[0])) for x, _ in modes) == [-3, 4]
+    points = sampler.starting_points(fn, modes, np.eye(1) * 0.25, 4, rng=np.random.default_rng(1))
+    assert sorted(np.sign(p[0]) for p in points) == [-1, -1, 1, 1]
+
+
+def test_a_two_mode_posterior_is_flagged_never_reported_converged():
+    from mgbayes import diagnostics
+
+    idata = sampler.sample(two_mode_model(), draws=300, tune=300, chains=4, cores=1, rng=np.random.default_rng(2))
+    report = diagnostics.check(idata)
+    assert idata.attrs["modes_found"] >= 2
+    assert not report.ok and report.rhat_max > 1.1 and diagnostics.verdict_problems(idata), report.text()
+
+
+def test_draws_far_below_the_best_mode_are_a_gap():
+    modes = [(np.zeros(3), 0.0), (np.ones(3), -40.0)]
+    assert sampler.mode_gap(modes, [-2.0, -3.5, -1.0], 3) == 0.0  # around the best mode
+    assert sampler.mode_gap(modes, [-41.0, -42.0], 3) == pytest.approx(41.0 - 1.5 - sampler.MODE_RANGE)
