@@ -20,6 +20,8 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from . import cache, circuits, diagnostics
+from .backend import namespace
+from .hypotheses import PER_PART
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
 
@@ -50,18 +52,20 @@ def build_model(hypothesis, data, *, exclude=None):
                 continue
             dims = "cell" if name.endswith("_z") and name[:-2] in hypothesis.hierarchy else None
             free[name] = prior.to_pymc(name, dims=dims) if not prior.is_fixed else prior.to_pymc(name)
-        noise = {k[len("noise_"):]: p.to_pymc(k) for k, p in priors.items() if k.startswith("noise_")}
+        per_part = {"dims": "part"} if obs.kind == "impedance" else {}
+        noise = {k[len("noise_"):]: p.to_pymc(k, **(per_part if k[len("noise_"):] in PER_PART else {}))
+                 for k, p in priors.items() if k.startswith("noise_")}
         inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
         resolved = hypothesis.resolve(free, inputs, cell_index=obs.cell_index)
         mu = obs.predict(hypothesis, resolved)
-        sigma = obs.noise_scale(hypothesis.noise_model, mu, noise["sigma"])
+        sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
         if exclude is not None:
-            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if hypothesis.noise_model == "student_t"
+            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
                     else pm.Normal.dist(mu=mu, sigma=sigma))
             ll = pm.logp(dist, obs.values)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
             pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
-        elif hypothesis.noise_model == "student_t":
+        elif "nu" in noise:
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
@@ -176,16 +180,33 @@ def draw_values(hypothesis, obs, posterior, priors):
     return values, fixed, noise
 
 
+def noise_sd(obs, model, mu, noise):
+    """Standard deviation of the noise ``model`` at means ``mu`` (PyTensor or NumPy).
+
+    ``noise`` maps the model's parameters (``sigma``; ``floor`` and
+    ``proportional``, one per part of an impedance) to values that broadcast
+    against ``mu``. See :mod:`mgbayes.hypotheses` for the models.
+    """
+    if model not in ("composite", "composite_student_t"):
+        return obs.noise_scale(model, mu, noise["sigma"])
+    xp = namespace(mu, noise["floor"], noise["proportional"])
+    if obs.kind == "impedance":
+        modulus = xp.sqrt(mu[..., 0] ** 2 + mu[..., 1] ** 2)
+        size = xp.stack([modulus, modulus], axis=-1)
+    else:
+        size = xp.abs(mu)
+    return xp.sqrt(noise["floor"] ** 2 + (noise["proportional"] * size) ** 2)
+
+
 def likelihood_terms(hypothesis, obs, values, fixed, noise):
     """Resolved values, means, noise scales and Student-t degrees of freedom for the given draws."""
     resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     mu = obs.predict(hypothesis, resolved)
-    sigma_param = noise["noise_sigma"]
-    sigma = obs.noise_scale(hypothesis.noise_model, mu, sigma_param.reshape(sigma_param.shape + (1,) * (mu.ndim - 2)))
-    nu = noise.get("noise_nu")
-    if nu is not None:
-        nu = nu.reshape(nu.shape + (1,) * (mu.ndim - 2))
-    return resolved, mu, sigma, nu
+    # (draw,) or (draw, part) parameters against (draw, ..., part) means
+    noise = {k[len("noise_"):]: v.reshape(v.shape[:1] + (1,) * (mu.ndim - v.ndim) + v.shape[1:])
+             for k, v in noise.items()}
+    sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
+    return resolved, mu, sigma, noise.get("nu")
 
 
 def evaluate_draws(hypothesis, obs, draws, *, keep=()):
