@@ -122,8 +122,8 @@ class Comparison:
         """How the hypotheses were cross-validated, in words, with the number of units."""
         n = int(self.table["n"].iloc[0]) if "n" in self.table and len(self.table) else 0
         if self.unit == "future":
-            return f"leave-future-out (forecast), n = {n} forecast origins"
-        return f"LOO unit: {self.unit}, n = {n} {self.unit}s"
+            return f"leave-future-out (forecast), n = {n} {plural('forecast origin')}"
+        return f"LOO unit: {self.unit}, n = {n} {plural(self.unit)}"
 
     def __str__(self):
         cols = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "n_bad_k", "verdict"]
@@ -289,6 +289,11 @@ def _k_max(elpd):
     return float(np.nanmax(k.values)) if k is not None and np.isfinite(k.values).any() else float("nan")
 
 
+def plural(unit):
+    """The plural of a LOO unit's name ("spectrum" → "spectra")."""
+    return "spectra" if unit == "spectrum" else unit + "s"
+
+
 def distinguishable(diff, dse):
     """True when an ELPD difference passes the stated rule."""
     return diff > DIFF_MIN and diff > SE_FACTOR * dse
@@ -322,7 +327,7 @@ def verdict(table, *, decision=None, reasons=()):
         names = ", ".join(f"'{r.hypothesis}' (Δelpd {r.elpd_diff:.1f} ± {r.dse:.1f})" for r in worse)
         parts.append(f"Clearly worse: {names}.")
     if "n" in table:
-        parts.append(f"(ELPD over n = {int(best.n)} {best.unit}s.)")
+        parts.append(f"(ELPD over n = {int(best.n)} {plural(best.unit)}.)")
     return " ".join(parts)
 
 
