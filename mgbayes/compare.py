@@ -199,7 +199,8 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
     comparison.reasons = reasons(fits or {}, comparison)
     comparison.decision = decide(fits or {}, comparison)
     for h, problems in _fit_problems(fits or {}).items():
-        table.loc[table.hypothesis == h, "verdict"] = "unreliable: " + "; ".join(problems)
+        rows = table.hypothesis == h  # what the ELPD says, then why it cannot be trusted
+        table.loc[rows, "verdict"] = table.loc[rows, "verdict"] + "; unreliable: " + ", ".join(problems)
     if comparison.decision != "preferred":
         table["weight"] = np.nan  # no weights where the data cannot tell the hypotheses apart, or cannot be trusted
     comparison.verdict = verdict(table, decision=comparison.decision, reasons=comparison.reasons)

@@ -144,4 +144,4 @@ def test_unreliable_instead_of_preferred_when_the_winner_is_flagged(problem):
             "modes": "R-hat"}[problem]
     assert word in c.verdict
     if problem != "pareto_k":
-        assert c.table.set_index("hypothesis").loc["right", "verdict"].startswith("unreliable: ")
+        assert c.table.set_index("hypothesis").loc["right", "verdict"].startswith("best; unreliable: ")
