@@ -309,14 +309,17 @@ def compare_cells(experiment, fits, pooled=None):
     for h, idata in (pooled or {}).items():
         whole = compare.loo(idata, unit=unit)
         loos[h + POOLED] = {c: _flat(whole, cell=c) for c in names}
+    # the fits each hypothesis's ELPD rests on, one per cell (the pooled model once for every cell)
+    fitted = {h: [fits[c][h] for c in names] for h in (next(iter(fits.values())) if fits else {})}
+    fitted.update({h + POOLED: [idata] * len(names) for h, idata in (pooled or {}).items()})
     if len(loos) < 2:
         raise HypothesisError(f"experiment {experiment.name!r}: comparing needs at least two hypotheses or pooling = 'both'")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)  # flagged in the tables
-        per_cell = {c: compare.combine({h: l[c] for h, l in loos.items()}, experiment=experiment.name, unit=unit)
-                    for c in names}
+        per_cell = {c: compare.combine({h: l[c] for h, l in loos.items()}, experiment=experiment.name, unit=unit,
+                                       fits={h: fitted[h][k] for h in loos}) for k, c in enumerate(names)}
         comparison = compare.combine({h: cell_loo([l[c] for c in names], names) for h, l in loos.items()},
-                                     experiment=experiment.name, unit="cell")
+                                     experiment=experiment.name, unit="cell", fits=fitted)
     return per_cell, comparison, wins_table(per_cell)
 
 
@@ -354,8 +357,8 @@ def wins_table(per_cell):
     """How often each hypothesis is best across cells.
 
     Columns: ``hypothesis``, ``best`` (cells where it ranks first),
-    ``preferred`` (first and distinguishable from every other by the
-    stated rule), ``cells`` (the cells it is best in), ``share`` (best / all
+    ``preferred`` (first, distinguishable from every other by the stated
+    rule, and resting on converged fits: :func:`mgbayes.compare.decide`), ``cells`` (the cells it is best in), ``share`` (best / all
     cells).
     """
     names = list(next(iter(per_cell.values())).table.hypothesis)
@@ -364,7 +367,7 @@ def wins_table(per_cell):
         best = c.table.hypothesis.iloc[0]
         rows[best]["best"] += 1
         rows[best]["cells"].append(cell)
-        if not (c.table.verdict == "indistinguishable from best").any():
+        if c.decision == "preferred":
             rows[best]["preferred"] += 1
     frame = pd.DataFrame(rows.values())
     frame["share"] = frame["best"] / len(per_cell)

@@ -262,3 +262,68 @@ class Circuit:
 
     def __repr__(self):
         return f"Circuit({self.text!r})"
+
+
+#: Arcs whose labels can swap: a resistor in parallel with one of these (prefix → its parameters' suffixes).
+ARC_PARTNERS = {"C": ("",), "CPE": ("_T", "_P"), "Q": ("_T", "_P")}
+
+
+def _arc(node):
+    """``(partner prefix, parameter names)`` of an R ‖ C or R ‖ CPE arc, else None."""
+    if not isinstance(node, Parallel) or len(node.parts) != 2 or not all(isinstance(p, Element) for p in node.parts):
+        return None
+    r, x = sorted(node.parts, key=lambda e: e.prefix != "R")
+    if r.prefix != "R" or x.prefix not in ARC_PARTNERS:
+        return None
+    return ("CPE" if x.prefix == "Q" else x.prefix), tuple(r.parameter_names()) + tuple(x.parameter_names())
+
+
+def exchangeable_arcs(circuit):
+    """Groups of arcs (R ‖ C, or R ‖ CPE) in series with each other, whose labels the data cannot tell apart.
+
+    Two R ‖ CPE arcs in series give the same impedance whichever is called
+    "1", so a posterior over them has one mode per labelling. Returns a list
+    of groups; each group lists the arcs' parameter names, e.g.
+    ``[[("R1", "CPE1_T", "CPE1_P"), ("R2", "CPE2_T", "CPE2_P")]]``.
+    """
+    groups = []
+
+    def visit(node):
+        if isinstance(node, Series):
+            arcs = {}
+            for part in node.parts:
+                arc = _arc(part)
+                if arc is not None:
+                    arcs.setdefault(arc[0], []).append(arc[1])
+            groups.extend(list(a) for a in arcs.values() if len(a) > 1)
+        for part in getattr(node, "parts", ()):
+            visit(part)
+
+    visit(circuit.tree)
+    return groups
+
+
+def time_constant(arc, values):
+    """Time constant (s) of an arc from ``values`` by parameter name: R·C, or (R·T)^(1/P) for a CPE."""
+    if len(arc) == 2:
+        return values[arc[0]] * values[arc[1]]
+    r, t, p = (values[n] for n in arc)
+    return (r * t) ** (1.0 / p)
+
+
+def order_arcs(values, group):
+    """Relabel the arcs of ``group`` in every draw so that arc 1 has the shortest time constant.
+
+    ``values`` maps parameter names to arrays of draws (same shape);
+    returns a new mapping. With exchangeable priors this is the posterior
+    restricted to one labelling: "R1" is then the same (fastest) arc in every
+    draw, chain and seed.
+    """
+    tau = np.stack([np.asarray(time_constant(arc, values), dtype=float) for arc in group], axis=-1)
+    rank = np.argsort(tau, axis=-1, kind="stable")
+    out = dict(values)
+    for slot in range(len(group[0])):  # R, then C (or the CPE's T and P)
+        stacked = np.stack([np.asarray(values[arc[slot]]) for arc in group], axis=-1)
+        for k, arc in enumerate(group):
+            out[arc[slot]] = np.take_along_axis(stacked, rank[..., k:k + 1], axis=-1)[..., 0]
+    return out

@@ -10,6 +10,12 @@ over another when its ELPD exceeds the other's by more than
 difference; otherwise the two are *indistinguishable* with these data.
 Pareto-k above :data:`K_BAD` marks observations where PSIS is unreliable;
 with ``refit=True`` these are recomputed by exact leave-one-out refits.
+
+The verdict of a whole comparison (:func:`decide`) is *unreliable*, with
+the reasons, whenever a fit it rests on is not converged or LOO is not
+reliable; only then the rule above decides between *preferred* and
+*indistinguishable*. Weights are pseudo-BMA+ (Bayesian-bootstrap
+pseudo-BMA, Yao et al. 2018), shown only with a *preferred* verdict.
 """
 
 import dataclasses
@@ -27,8 +33,11 @@ from .errors import SamplingError
 DIFF_MIN = 4.0
 SE_FACTOR = 2.0
 K_BAD = 0.7
+VERDICTS = ("preferred", "indistinguishable", "unreliable")
 RULE = (f"preferred when the ELPD difference exceeds {DIFF_MIN:g} and {SE_FACTOR:g}× its standard "
-        f"error; otherwise indistinguishable (PSIS-LOO; Pareto k > {K_BAD} flagged)")
+        f"error; otherwise indistinguishable (PSIS-LOO; Pareto k > {K_BAD} flagged); unreliable whenever a fit "
+        f"is not converged (R-hat > 1.01, more than a handful of divergences, low ESS, chains in different modes) "
+        f"or Pareto k > {K_BAD} remains")
 
 
 class ParetoKWarning(UserWarning):
@@ -105,18 +114,23 @@ class Comparison:
     loo: dict = field(default_factory=dict)
     refits: dict = field(default_factory=dict)
     rule: str = RULE
+    decision: str = ""
+    reasons: list = field(default_factory=list)
 
     @property
     def method(self):
-        """How the hypotheses were cross-validated, in words."""
-        return "leave-future-out (forecast)" if self.unit == "future" else f"LOO unit: {self.unit}"
+        """How the hypotheses were cross-validated, in words, with the number of units."""
+        n = int(self.table["n"].iloc[0]) if "n" in self.table and len(self.table) else 0
+        if self.unit == "future":
+            return f"leave-future-out (forecast), n = {n} {plural('forecast origin')}"
+        return f"LOO unit: {self.unit}, n = {n} {plural(self.unit)}"
 
     def __str__(self):
         cols = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "n_bad_k", "verdict"]
         return f"{self.experiment} ({self.method})\n{self.table[cols].to_string()}\n{self.verdict}\nRule: {self.rule}"
 
 
-def compare(results, *, unit="point", refit=None, method="stacking"):
+def compare(results, *, unit="point", refit=None, method="BB-pseudo-BMA"):
     """Rank hypotheses fitted to the same data.
 
     Parameters
@@ -131,7 +145,7 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
         for hypotheses with Pareto k > 0.7, whose units are then no longer
         flagged. Without it, high k is reported and warned about.
     method : str
-        Weighting method of :func:`arviz.compare` (stacking by default).
+        Weighting method of :func:`arviz.compare`: pseudo-BMA+ (``"BB-pseudo-BMA"``) by default.
 
     Returns
     -------
@@ -153,29 +167,100 @@ def compare(results, *, unit="point", refit=None, method="stacking"):
                 refits[name] = int(mask.sum())
         loos[name] = elpd
     return combine(loos, experiment=experiments.pop(), unit=unit, refits=refits, method=method,
-                   label=next(iter(results.values())).attrs.get("experiment", ""))
+                   label=next(iter(results.values())).attrs.get("experiment", ""), fits=results)
 
 
-def combine(loos, *, experiment, unit, refits=None, method="stacking", label=None, rule=RULE):
+def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", label=None, rule=RULE, fits=None):
     """A :class:`Comparison` from ready LOO results (hypothesis name → ELPD data).
 
     Used by :func:`compare`, and for LOO results assembled elsewhere (e.g.
-    per-cell sums in :mod:`mgbayes.cells`).
+    per-cell sums in :mod:`mgbayes.cells`). ``fits`` (hypothesis name →
+    DataTree, or a list of them) are the fits the comparison rests on; their
+    convergence gates the verdict (:func:`decide`). ``method`` is the
+    weighting of :func:`arviz.compare` (pseudo-BMA+ by default).
     """
     refits = refits or {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = az.compare(loos, method=method, round_to="none")
+        table = az.compare(loos, round_to="none")
+        weights = az.compare(loos, method=method, round_to="none")["weight"] if method != "stacking" else None
+    if weights is not None:
+        table["weight"] = weights.reindex(table.index)
     table = _tidy(table, loos, experiment, refits)
-    text = verdict(table)
+    table["n"] = [int(loos[h].n_data_points) for h in table.hypothesis]
+    table["unit"] = "forecast origin" if unit == "future" else unit
     flagged = table[table.n_bad_k > 0]
     if len(flagged):
         msg = "; ".join(f"{h}: {n} of {loos[h].n_data_points} units with Pareto k > {K_BAD}"
                         for h, n in zip(flagged.hypothesis, flagged.n_bad_k))
         warnings.warn(f"PSIS-LOO unreliable for some observations ({msg}); pass refit= for exact refits "
                       "or use a coarser unit", ParetoKWarning, stacklevel=3)
-        text += f" Caution: PSIS-LOO is unreliable for some observations ({msg})."
-    return Comparison(experiment if label is None else label, unit, table, text, loos, refits, rule)
+    comparison = Comparison(experiment if label is None else label, unit, table, "", loos, refits, rule)
+    comparison.reasons = reasons(fits or {}, comparison)
+    comparison.decision = decide(fits or {}, comparison)
+    for h, problems in _fit_problems(fits or {}).items():
+        rows = table.hypothesis == h  # what the ELPD says, then why it cannot be trusted
+        table.loc[rows, "verdict"] = table.loc[rows, "verdict"] + "; unreliable: " + ", ".join(problems)
+    if comparison.decision != "preferred":
+        table["weight"] = np.nan  # no weights where the data cannot tell the hypotheses apart, or cannot be trusted
+    comparison.verdict = verdict(table, decision=comparison.decision, reasons=comparison.reasons)
+    return comparison
+
+
+def _fit_problems(fits):
+    """Hypothesis name → the problems of its fit(s) that keep it from carrying a verdict (only those with some)."""
+    from . import diagnostics
+
+    out = {}
+    for name, idatas in fits.items():
+        idatas = list({id(i): i for i in (idatas if isinstance(idatas, (list, tuple)) else [idatas])}.values())
+        problems = []
+        for idata in idatas:
+            where = f"{idata.attrs['cell']}: " if "cell" in idata.attrs and len(idatas) > 1 else ""
+            problems += [where + p for p in diagnostics.verdict_problems(idata)]
+        if problems:
+            out[name] = problems
+    return out
+
+
+def reasons(fits, comparison):
+    """Why the verdict of ``comparison`` cannot be trusted, in words (empty when it can); see :func:`decide`."""
+    out = [f"fit of '{h}' not converged ({'; '.join(p)})" for h, p in _fit_problems(fits).items()]
+    table = comparison.table
+    for h, n, k in zip(table.hypothesis, table.n_bad_k, table.pareto_k_max):
+        if n > 0:
+            out.append(f"PSIS-LOO of '{h}' unreliable ({n} of {comparison.loo[h].n_data_points} units with "
+                       f"Pareto k > {K_BAD}, max {k:.2f}; pass refit= for exact refits or use a coarser unit)")
+    return out
+
+
+def decide(fits, comparison):
+    """The verdict of a comparison: ``"preferred"``, ``"indistinguishable"`` or ``"unreliable"``.
+
+    Parameters
+    ----------
+    fits : dict
+        Hypothesis name → the DataTree it was fitted as (or a list of
+        DataTrees, e.g. one per cell), for every hypothesis in ``comparison``.
+    comparison : Comparison
+
+    Returns
+    -------
+    str
+        ``"unreliable"`` when any fit fails the convergence gate
+        (:func:`mgbayes.diagnostics.verdict_problems`: R-hat <= 1.01, at most
+        a handful of divergences, adequate ESS, chains in one mode, no better
+        mode left behind) or any hypothesis keeps units with Pareto k >
+        :data:`K_BAD` after refits (:func:`reasons` says which); otherwise
+        ``"preferred"`` when the best hypothesis beats every other by the rule
+        (:func:`distinguishable`), else ``"indistinguishable"``.
+    """
+    if reasons(fits, comparison):
+        return "unreliable"
+    rest = comparison.table.iloc[1:]
+    if len(rest) and all(distinguishable(d, s) for d, s in zip(rest.elpd_diff, rest.dse)):
+        return "preferred"
+    return "indistinguishable"
 
 
 def _tidy(table, loos, experiment, refits):
@@ -205,6 +290,11 @@ def _k_max(elpd):
     return float(np.nanmax(k.values)) if k is not None and np.isfinite(k.values).any() else float("nan")
 
 
+def plural(unit):
+    """The plural of a LOO unit's name ("spectrum" → "spectra")."""
+    return "spectra" if unit == "spectrum" else unit + "s"
+
+
 def distinguishable(diff, dse):
     """True when an ELPD difference passes the stated rule."""
     return diff > DIFF_MIN and diff > SE_FACTOR * dse
@@ -218,22 +308,27 @@ def _row_verdict(row):
     return "indistinguishable from best"
 
 
-def verdict(table):
-    """One plain-words sentence from a comparison table."""
+def verdict(table, *, decision=None, reasons=()):
+    """Plain-words sentences from a comparison table (and, when given, the :func:`decide` verdict and its reasons)."""
     best = table.iloc[0]
-    tied = table[table.verdict == "indistinguishable from best"]
-    worse = table[table.verdict == "worse than best"]
+    tied = [r for r in table.iloc[1:].itertuples() if not distinguishable(r.elpd_diff, r.dse)]
+    worse = [r for r in table.iloc[1:].itertuples() if distinguishable(r.elpd_diff, r.dse)]
     parts = []
-    if len(tied):
-        names = ", ".join(f"'{h}' (Δelpd {d:.1f} ± {s:.1f})" for h, d, s in zip(tied.hypothesis, tied.elpd_diff, tied.dse))
+    if decision == "unreliable":
+        parts.append("UNRELIABLE: " + "; ".join(reasons) + ". What the ELPDs alone would say:")
+    if tied:
+        names = ", ".join(f"'{r.hypothesis}' (Δelpd {r.elpd_diff:.1f} ± {r.dse:.1f})" for r in tied)
         parts.append(f"The data cannot tell '{best.hypothesis}' apart from {names}.")
     else:
         nxt = table.iloc[1]
-        parts.append(f"'{best.hypothesis}' is preferred: the next best, '{nxt.hypothesis}', is "
+        word = "ranks first" if decision == "unreliable" else "is preferred"
+        parts.append(f"'{best.hypothesis}' {word}: the next best, '{nxt.hypothesis}', is "
                      f"{nxt.elpd_diff:.1f} ± {nxt.dse:.1f} elpd worse.")
-    if len(worse):
-        names = ", ".join(f"'{h}' (Δelpd {d:.1f} ± {s:.1f})" for h, d, s in zip(worse.hypothesis, worse.elpd_diff, worse.dse))
+    if worse:
+        names = ", ".join(f"'{r.hypothesis}' (Δelpd {r.elpd_diff:.1f} ± {r.dse:.1f})" for r in worse)
         parts.append(f"Clearly worse: {names}.")
+    if "n" in table:
+        parts.append(f"(ELPD over n = {int(best.n)} {plural(best.unit)}.)")
     return " ".join(parts)
 
 

@@ -2,7 +2,14 @@
 
 Thresholds (Vehtari et al. 2021; Betancourt 2017): R-hat < 1.01, bulk and
 tail ESS >= 400 in total, no divergent
-transitions, E-BFMI >= 0.3 in every chain.
+transitions, E-BFMI >= 0.3 in every chain, and chains that agree in their
+mean log density (chains started in different modes that stay there).
+
+A fit may carry a comparison's verdict (:func:`verdict_problems`) when its
+R-hat is at most 1.01, it has no more than :data:`DIVERGENCES_HANDFUL`
+divergent transitions, bulk and tail ESS of at least
+:data:`ESS_VERDICT_MIN`, its chains agree in mean log density, and the
+sampler found no better mode than the one it reports.
 """
 
 import warnings
@@ -16,6 +23,13 @@ ESS_MIN = 400
 BFMI_MIN = 0.3
 #: A fit has clearly failed (not just fallen short) above this R-hat or this share of divergent draws.
 RHAT_FAILED, DIVERGENT_FAILED = 1.05, 0.01
+#: A verdict may rest on a fit with at most this many divergent transitions.
+DIVERGENCES_HANDFUL = 5
+#: ... and with at least this bulk and tail ESS (the Monte Carlo error of an ELPD is then small next to its SE).
+ESS_VERDICT_MIN = 100
+#: Chains whose mean log densities differ by more than this many nats (and by more than
+#: :data:`LOGP_GAP_SD` standard deviations of the draws' log density) sit in different modes.
+LOGP_GAP_MIN, LOGP_GAP_SD = 2.0, 1.0
 
 
 def clearly_failed(rhat_max, divergences, n_draws):
@@ -43,6 +57,8 @@ class ConvergenceReport:
     ess_tail_min: float = np.nan
     divergences: int = 0
     bfmi_min: float = np.nan
+    logp_gap: float = np.nan
+    mode_gap: float = np.nan
 
     @property
     def ok(self):
@@ -51,6 +67,22 @@ class ConvergenceReport:
     def failed(self, n_draws):
         """True when the chains clearly failed (see :func:`clearly_failed`)."""
         return clearly_failed(self.rhat_max, self.divergences, n_draws)
+
+    def verdict_problems(self):
+        """Short reasons why this fit cannot carry a verdict (empty when it can); see the module docstring."""
+        out = []
+        if not self.rhat_max <= RHAT_MAX:
+            out.append(f"R-hat {self.rhat_max:.3f} > {RHAT_MAX}")
+        if self.divergences > DIVERGENCES_HANDFUL:
+            out.append(f"{self.divergences} divergent transitions")
+        ess = min(self.ess_bulk_min, self.ess_tail_min)
+        if not ess >= ESS_VERDICT_MIN:
+            out.append(f"ESS {ess:.0f} < {ESS_VERDICT_MIN}")
+        if self.logp_gap > 0:
+            out.append(f"chains differ by {self.logp_gap:.1f} in mean log density (different modes)")
+        if self.mode_gap > 0:
+            out.append(f"a mode {self.mode_gap:.1f} higher in log density than the reported posterior was found")
+        return out
 
     def text(self):
         head = (f"{self.name}: R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f}, "
@@ -99,6 +131,18 @@ def check(idata, name="fit", *, var_names=None):
         report.divergences = int(stats["diverging"].sum())
         if report.divergences:
             report.problems.append(f"{report.divergences} divergent transitions (raise target_accept or reparameterise)")
+    lp = next((stats[k] for k in ("lp", "model_logp") if k in stats), None)
+    if lp is not None and lp.sizes.get("chain", 1) > 1:
+        gap = float(lp.mean("draw").max() - lp.mean("draw").min())
+        if gap > max(LOGP_GAP_MIN, LOGP_GAP_SD * float(lp.std("draw").max())):
+            report.logp_gap = gap
+            report.problems.append(f"chains differ by {gap:.1f} in mean log density: they sit in different modes "
+                                   "(reparameterise, or order exchangeable parameters)")
+    mode_gap = float(idata.attrs.get("mode_gap", np.nan))
+    if mode_gap > 0:
+        report.mode_gap = mode_gap
+        report.problems.append(f"the mode search found a point {mode_gap:.1f} higher in log density than any draw: "
+                               "the chains missed a better mode")
     if "energy" in stats:
         report.bfmi_min = float(az.bfmi(idata)["energy"].min())
         if report.bfmi_min < BFMI_MIN:
@@ -117,3 +161,11 @@ def warn_if_failed(idata, name):
     if report.failed(n_draws):
         warnings.warn(report.text(), ConvergenceWarning, stacklevel=2)
     return report
+
+
+def verdict_problems(idata):
+    """Reasons (short phrases) why the fit ``idata`` cannot carry a comparison's verdict; empty when it can.
+
+    See the module docstring for the thresholds; used by :func:`mgbayes.compare.decide`.
+    """
+    return check(idata, idata.attrs.get("hypothesis", "fit")).verdict_problems()

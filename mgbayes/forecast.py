@@ -128,4 +128,4 @@ def compare_lfo(hypotheses, data, results, **options):
     lfos = {h.name: lfo(h, data, results[h.name], **options) for h in hypotheses}
     experiment = next(iter(results.values())).attrs.get("experiment", "")
     refits = {name: int(result.n_refits) for name, result in lfos.items()}
-    return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE)
+    return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE, fits=results)

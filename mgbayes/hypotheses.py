@@ -28,8 +28,17 @@ A hypothesis file declares one physical explanation of one experiment::
     eta_on = { scale = "additive", sd = { dist = "halfnormal", sigma = 0.05 } }
 
     [noise]
-    model = "proportional"          # proportional | student_t | absolute
+    model = "proportional"          # proportional | student_t | absolute | composite | composite_student_t
     sigma = { dist = "halfnormal", sigma = 0.05 }
+
+Noise models (standard deviation of each observed value, Re and Im of an
+impedance alike): ``proportional`` sigma·|Z|; ``absolute`` sigma;
+``student_t`` sigma·|Z| with Student-t errors (``nu`` degrees of freedom);
+``composite`` sqrt(floor² + (proportional·|Z|)²), with ``floor`` (data
+units) and ``proportional`` each sampled separately for Re and Im;
+``composite_student_t`` the same scale with Student-t errors. The default
+``floor`` prior is centred on 1e-3 × the data's median |Z| (1e-3 of the
+data's spread for other kinds).
 
     [derived]                       # reported with credible intervals
     C_dl = { expr = "cpe_capacitance(R_ct, CPE_dl_T, CPE_dl_P)", unit = "F cm-2" }
@@ -63,13 +72,21 @@ NOISE_MODELS = {
     "proportional": ("sigma",),
     "student_t": ("sigma", "nu"),
     "absolute": ("sigma",),
+    "composite": ("floor", "proportional"),
+    "composite_student_t": ("floor", "proportional", "nu"),
 }
+#: Noise parameters sampled once per part (Re, Im) of an impedance.
+PER_PART = ("floor", "proportional")
 DEFAULT_NOISE_PRIORS = {
     "proportional": {"sigma": Prior("halfnormal", {"sigma": 0.05})},
     "student_t": {"sigma": Prior("halfnormal", {"sigma": 0.05}), "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
     # lognormal, not halfnormal: with cell-to-cell scatter and one point per cell a
     # halfnormal noise scale lets the likelihood grow without bound as sigma -> 0
     "absolute": {"sigma": Prior("lognormal", {"median": 0.02, "sd_log": 1.0})},
+    # floor: None = centred on the data (see Hypothesis.prior_table)
+    "composite": {"floor": None, "proportional": Prior("halfnormal", {"sigma": 0.05})},
+    "composite_student_t": {"floor": None, "proportional": Prior("halfnormal", {"sigma": 0.05}),
+                            "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
 }
 _KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived"}
@@ -192,7 +209,7 @@ class Hypothesis:
         for name in self.free_parameters():
             table[name] = self._prior_of(name, guesses, t_span)
         for key, prior in self.noise_priors.items():
-            table[f"noise_{key}"] = prior
+            table[f"noise_{key}"] = prior if prior is not None else _default_floor(impedance)
         return table
 
     def _guesses(self, frequency, impedance):
@@ -502,6 +519,12 @@ def _read_noise(h, table, where):
     for key in NOISE_MODELS[h.noise_model]:
         if key in table:
             h.noise_priors[key] = Prior.from_table(table[key], where=f"{where} [noise.{key}]")
+
+
+def _default_floor(impedance):
+    """Prior of a composite noise model's floor: log-normal around 1e-3 of the data's median |Z| (or 1e-3)."""
+    scale = float(np.median(np.abs(impedance))) if impedance is not None and np.size(impedance) else 1.0
+    return Prior("lognormal", {"median": 1e-3 * scale, "sd_log": 2.0})
 
 
 def _read_derived(h, table, where):

@@ -20,7 +20,9 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, diagnostics
+from . import cache, circuits, diagnostics
+from .backend import namespace
+from .hypotheses import PER_PART
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
 
@@ -51,18 +53,20 @@ def build_model(hypothesis, data, *, exclude=None):
                 continue
             dims = "cell" if name.endswith("_z") and name[:-2] in hypothesis.hierarchy else None
             free[name] = prior.to_pymc(name, dims=dims) if not prior.is_fixed else prior.to_pymc(name)
-        noise = {k[len("noise_"):]: p.to_pymc(k) for k, p in priors.items() if k.startswith("noise_")}
+        per_part = {"dims": "part"} if obs.kind == "impedance" else {}
+        noise = {k[len("noise_"):]: p.to_pymc(k, **(per_part if k[len("noise_"):] in PER_PART else {}))
+                 for k, p in priors.items() if k.startswith("noise_")}
         inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
         resolved = hypothesis.resolve(free, inputs, cell_index=obs.cell_index)
         mu = obs.predict(hypothesis, resolved)
-        sigma = obs.noise_scale(hypothesis.noise_model, mu, noise["sigma"])
+        sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
         if exclude is not None:
-            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if hypothesis.noise_model == "student_t"
+            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
                     else pm.Normal.dist(mu=mu, sigma=sigma))
             ll = pm.logp(dist, obs.values)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
             pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
-        elif hypothesis.noise_model == "student_t":
+        elif "nu" in noise:
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
@@ -91,7 +95,9 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         Recorded in the results, with the mass matrix used.
     retry : bool
         If the chains clearly failed (R-hat > 1.05, or divergences in more
-        than 1 % of draws), sample once more with ``target_accept=0.97`` and
+        than 1 % of draws) or sit in different modes (their mean log
+        densities differ, or all draws lie far below the best mode the
+        search found), sample once more with ``target_accept=0.97`` and
         twice the tuning; the result records ``retried = 1``. Remaining
         problems are reported, never hidden.
 
@@ -111,8 +117,10 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     for attempt in range(2 if retry else 1):
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
                        starts=starts, **settings)
+        idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
         idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
-        failed = diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
+        failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
+                  or int(idata.attrs["modes_disagree"]))
         idata.attrs["retried"] = attempt
         if not failed:
             break
@@ -156,6 +164,31 @@ def _derive(idata, hypothesis, resolved):
         idata.attrs["derived_missing"] = text
         warnings.warn(f"{hypothesis.name}: derived quantities missing from this fit: {text}", UserWarning, stacklevel=4)
     return derived
+def order_arcs(hypothesis, priors, idata):
+    """Relabel exchangeable arcs of the circuit by time constant, so that "R1" is the fastest arc in every draw.
+
+    Applies to groups from :func:`mgbayes.circuits.exchangeable_arcs` whose
+    parameters are sampled scalars with identical priors (then both
+    labellings are equally probable and ordering picks one); records what was
+    ordered in the ``ordered_arcs`` attribute.
+    """
+    posterior = idata["posterior"].to_dataset()
+    done = []
+    for circuit in (hypothesis.series, hypothesis.electrode):
+        for group in circuits.exchangeable_arcs(circuit) if circuit is not None else []:
+            names = [n for arc in group for n in arc]
+            if not all(n in posterior and posterior[n].dims == ("chain", "draw") for n in names):
+                continue  # drifting or derived: not a plain swap
+            if any(priors.get(arc[i]) != priors.get(group[0][i]) for arc in group for i in range(len(arc))):
+                continue  # different priors tell the arcs apart
+            ordered = circuits.order_arcs({n: posterior[n].values for n in names}, group)
+            for n in names:
+                posterior[n] = posterior[n].copy(data=ordered[n])
+            done.append(" < ".join(f"tau({arc[0]})" for arc in group))
+    if done:
+        idata["posterior"] = posterior
+        idata.attrs["ordered_arcs"] = "; ".join(done)
+    return idata
 
 
 def posterior_values(posterior, names):
@@ -183,16 +216,33 @@ def draw_values(hypothesis, obs, posterior, priors):
     return values, fixed, noise
 
 
+def noise_sd(obs, model, mu, noise):
+    """Standard deviation of the noise ``model`` at means ``mu`` (PyTensor or NumPy).
+
+    ``noise`` maps the model's parameters (``sigma``; ``floor`` and
+    ``proportional``, one per part of an impedance) to values that broadcast
+    against ``mu``. See :mod:`mgbayes.hypotheses` for the models.
+    """
+    if model not in ("composite", "composite_student_t"):
+        return obs.noise_scale(model, mu, noise["sigma"])
+    xp = namespace(mu, noise["floor"], noise["proportional"])
+    if obs.kind == "impedance":
+        modulus = xp.sqrt(mu[..., 0] ** 2 + mu[..., 1] ** 2)
+        size = xp.stack([modulus, modulus], axis=-1)
+    else:
+        size = xp.abs(mu)
+    return xp.sqrt(noise["floor"] ** 2 + (noise["proportional"] * size) ** 2)
+
+
 def likelihood_terms(hypothesis, obs, values, fixed, noise):
     """Resolved values, means, noise scales and Student-t degrees of freedom for the given draws."""
     resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     mu = obs.predict(hypothesis, resolved)
-    sigma_param = noise["noise_sigma"]
-    sigma = obs.noise_scale(hypothesis.noise_model, mu, sigma_param.reshape(sigma_param.shape + (1,) * (mu.ndim - 2)))
-    nu = noise.get("noise_nu")
-    if nu is not None:
-        nu = nu.reshape(nu.shape + (1,) * (mu.ndim - 2))
-    return resolved, mu, sigma, nu
+    # (draw,) or (draw, part) parameters against (draw, ..., part) means
+    noise = {k[len("noise_"):]: v.reshape(v.shape[:1] + (1,) * (mu.ndim - v.ndim) + v.shape[1:])
+             for k, v in noise.items()}
+    sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
+    return resolved, mu, sigma, noise.get("nu")
 
 
 def evaluate_draws(hypothesis, obs, draws, *, keep=()):
@@ -259,6 +309,7 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     attrs["converged"] = int(report.ok)
     attrs["rhat_max"] = float(report.rhat_max)
     attrs["divergences"] = int(report.divergences)
+    attrs["modes_disagree"] = int(report.logp_gap > 0 or report.mode_gap > 0)
     idata.attrs.update(attrs)
     return idata
 

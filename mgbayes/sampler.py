@@ -10,8 +10,12 @@ parameters (R_ct with CPE_dl_T and CPE_dl_P, R_ion with R_e) needed trees of
 
 1. the density is compiled once (:func:`density`) and shared by the mode
    search and the NUTS step;
-2. the chains start from the best of several L-BFGS optimisations
-   (:func:`find_mode`);
+2. several L-BFGS optimisations look for the posterior's modes
+   (:func:`find_modes`); the chains start over-dispersed around them, one
+   mode after another when the search found several of comparable height
+   (:func:`starting_points`), so that R-hat and the chains' mean log
+   density can reveal a second mode; a fit whose draws all sit far below the
+   best mode found is flagged (``mode_gap``, see :mod:`mgbayes.diagnostics`);
 3. the mass matrix starts from the Laplace approximation at the mode
    (:func:`laplace_covariance`, central differences of the gradient) and
    adapts on the draws as usual; it is dense (trees of the OCV models shrink
@@ -29,6 +33,7 @@ import warnings
 
 import numpy as np
 import pymc as pm
+import pytensor
 import scipy.optimize
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt, QuadPotentialFullAdapt
@@ -43,8 +48,20 @@ LAPLACE_WEIGHT = 10
 #: Variance bounds (unconstrained space) for directions the mode's curvature does not fix.
 VARIANCE_RANGE = (1e-12, 25.0)
 BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
+#: Optima closer than this (largest coordinate difference, unconstrained space) are one mode.
+SAME_MODE = 0.05
+#: Chains also start at modes at most this many nats below the best one (lower ones hold no posterior mass).
+MODE_RANGE = 10.0
+#: Laplace standard deviations of the chains' over-dispersed starts (at most :data:`START_MAX` per coordinate).
+START_SCALE, START_MAX = 1.0, 2.0
 #: Loss of a point without finite density in the mode search (finite, so L-BFGS backs away from it).
 NOWHERE = 1e300
+#: PyTensor settings under which every density is compiled and sampled. With LLVM's fast-math flags
+#: (PyTensor's Numba default: reassociation, approximate functions) a fresh Numba compile and one
+#: loaded from Numba's disk cache round differently (up to 4e-15 relative in the log density of the
+#: OCV model), and NUTS amplifies that into different draws: the same seed then gave different
+#: posteriors depending on which worker process compiled first. Without fast-math both are bit-identical.
+EXACT_ARITHMETIC = {"numba__fastmath": False}
 
 
 def resolve_sampler(nuts_sampler=None):
@@ -82,6 +99,7 @@ class CachedDensity:
         return self._pytensor_function(x)
 
 
+@pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def density(model, *, key=None):
     """Log posterior density and gradient on the raveled unconstrained space.
 
@@ -105,11 +123,13 @@ def density(model, *, key=None):
     return fn
 
 
-def find_mode(fn, x0, *, starts=6, rng=None):
-    """Best of ``starts`` L-BFGS maximisations of ``fn`` from ``x0`` and random perturbations of it.
+def find_modes(fn, x0, *, starts=6, rng=None):
+    """Distinct local maxima of ``fn`` reached by L-BFGS from ``x0`` and ``starts - 1`` random perturbations of it.
 
-    Returns ``(x, logp)``; raises :class:`SamplingError` when no start
-    reaches a finite density.
+    Returns a list of ``(x, logp)``, highest first; optima closer than
+    :data:`SAME_MODE` (largest coordinate difference, unconstrained space) to a
+    higher one count as the same mode. Raises :class:`SamplingError` when no
+    start reaches a finite density.
     """
     rng = rng if rng is not None else np.random.default_rng()
 
@@ -119,17 +139,26 @@ def find_mode(fn, x0, *, starts=6, rng=None):
             return NOWHERE, np.zeros_like(x)
         return -value, np.where(np.isfinite(grad), -grad, 0.0)
 
-    best = (None, -np.inf)
+    found = []
     for k in range(starts):
         x = x0 + (rng.normal(0.0, 1.0, x0.size) if k else 0.0)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = scipy.optimize.minimize(loss, x, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
-        if result.fun < NOWHERE and -result.fun > best[1]:  # NOWHERE: the start never reached a finite density
-            best = (result.x, -result.fun)
-    if best[0] is None:
+        if result.fun < NOWHERE:  # NOWHERE: the start never reached a finite density
+            found.append((result.x, -result.fun))
+    if not found:
         raise SamplingError("no finite posterior density found from any start; check priors and data units")
-    return best
+    modes = []
+    for x, logp in sorted(found, key=lambda m: -m[1]):
+        if all(np.max(np.abs(x - y)) > SAME_MODE for y, _ in modes):
+            modes.append((x, logp))
+    return modes
+
+
+def find_mode(fn, x0, *, starts=6, rng=None):
+    """The best of :func:`find_modes`: ``(x, logp)``."""
+    return find_modes(fn, x0, starts=starts, rng=rng)[0]
 
 
 def laplace_covariance(fn, x, *, step=1e-4):
@@ -178,18 +207,29 @@ def potential(mode, covariance, *, rng, dense=True):
             "diagonal (Laplace start)")
 
 
-def starting_points(fn, mode, covariance, chains, *, rng):
-    """One start per chain: the mode plus half a Laplace standard deviation of noise (at most 1 per coordinate)."""
+def starting_points(fn, modes, covariance, chains, *, rng):
+    """One over-dispersed start per chain, the chains dealt to the ``modes`` in turn.
+
+    ``modes`` is a list of ``(x, logp)`` (highest first, as from
+    :func:`find_modes`) or one point. Only modes within :data:`MODE_RANGE`
+    nats of the best get chains. Each start is the mode plus
+    :data:`START_SCALE` Laplace standard deviations of noise (at most
+    :data:`START_MAX` per coordinate), shrunk until the density is finite.
+    """
+    if isinstance(modes, np.ndarray):
+        modes = [(modes, fn(modes)[0])]
+    modes = [m for m in modes if m[1] >= modes[0][1] - MODE_RANGE]
     if covariance is None:
-        scale = np.eye(mode.size)
+        scale = np.eye(modes[0][0].size)
     else:
         variance, vectors = np.linalg.eigh(covariance)
         scale = vectors * np.sqrt(np.clip(variance, 0.0, None))
     points = []
-    for _ in range(chains):
-        shrink = 0.5
+    for chain in range(chains):
+        mode = modes[chain % len(modes)][0]
+        shrink = START_SCALE
         for _ in range(20):
-            x = mode + np.clip(shrink * scale @ rng.standard_normal(mode.size), -1.0, 1.0)
+            x = mode + np.clip(shrink * scale @ rng.standard_normal(mode.size), -START_MAX, START_MAX)
             if np.isfinite(fn(x)[0]):
                 break
             shrink /= 2
@@ -197,6 +237,21 @@ def starting_points(fn, mode, covariance, chains, *, rng):
             x = mode.copy()
         points.append(x)
     return points
+
+
+def mode_gap(modes, lp, n_free):
+    """How far (nats) the best draw's log density ``lp`` sits below the best mode, beyond what a posterior allows.
+
+    Draws of a ``n_free``-dimensional posterior around its mode lie about
+    ``n_free / 2`` nats below it (the best of many draws less); more than
+    that plus :data:`MODE_RANGE` means the chains missed the best mode.
+    Returns 0 when they did not.
+    """
+    lp = np.asarray(lp, dtype=float)
+    lp = lp[np.isfinite(lp)]
+    if lp.size == 0:
+        return 0.0
+    return float(max(0.0, modes[0][1] - lp.max() - 0.5 * n_free - MODE_RANGE))
 
 
 @functools.cache
@@ -232,12 +287,15 @@ def _constrained(model, points):
     return out
 
 
+@pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
            target_accept=0.9, starts=6):
     """NUTS on ``model`` from the posterior mode; returns the raw DataTree.
 
     The result's attributes record the backend (``nuts_sampler``) and the
-    mass matrix (``mass_matrix``).
+    mass matrix (``mass_matrix``). Everything is compiled and run under
+    :data:`EXACT_ARITHMETIC`, so the same seed gives the same draws whether
+    the density was compiled here or loaded from a cache.
     """
     rng = rng if rng is not None else np.random.default_rng()
     backend = resolve_sampler(nuts_sampler)
@@ -245,9 +303,10 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     fn = density(model, key=getattr(model, "mgbayes_key", None))
     x0 = DictToArrayBijection.map(model.initial_point())
     info, x0 = x0.point_map_info, x0.data
-    mode, _ = find_mode(fn, x0, starts=starts, rng=np.random.default_rng(rng.integers(2**31)))
+    modes = find_modes(fn, x0, starts=starts, rng=np.random.default_rng(rng.integers(2**31)))
+    mode = modes[0][0]
     covariance = laplace_covariance(fn, mode)
-    points = starting_points(fn, mode, covariance, chains, rng=rng)
+    points = starting_points(fn, modes, covariance, chains, rng=rng)
     initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
     common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, parallel.cpus()),
               "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar,
@@ -269,4 +328,10 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
                               random_seed=int(rng.integers(2**31)), **common)
     idata.attrs["nuts_sampler"] = backend
     idata.attrs["mass_matrix"] = mass
+    idata.attrs["modes_found"] = len(modes)
+    idata.attrs["mode_logp"] = float(modes[0][1])
+    stats = idata["sample_stats"]
+    lp = next((stats[k].values for k in ("lp", "model_logp") if k in stats), None)
+    hierarchical = getattr(model, "mgbayes_hierarchical", False)  # a funnel's mode is no summary of its draws
+    idata.attrs["mode_gap"] = mode_gap(modes, lp, mode.size) if lp is not None and not hierarchical else 0.0
     return idata

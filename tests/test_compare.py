@@ -1,5 +1,7 @@
 """Model recovery for the OCV drift: the comparison finds the generating hypothesis."""
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,3 +81,67 @@ def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units(
     patched = compare.replace_units(psis, exact, mask)
     assert patched.elpd == pytest.approx(psis.elpd - psis.elpd_i.values[units].sum() + exact.sum())
     assert not bool((patched.pareto_k.values[mask] > compare.K_BAD).any())
+
+
+def _fake_fit(name, centre, *, seed, divergences=0, outlier=False, chain_offsets=(0.0, 0.0, 0.0, 0.0)):
+    """A well-mixed fake fit of a normal mean (4 chains x 500 draws) to 40 points around 0.
+
+    ``centre`` shifts the fitted mean (a worse hypothesis); ``divergences``
+    marks draws divergent; ``outlier`` adds a point whose likelihood moves so
+    much with the draws that PSIS fails on it (Pareto k > 0.7);
+    ``chain_offsets`` put chains in different places.
+    """
+    import xarray as xr
+
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, 0.05, (4, 500)) + np.asarray(chain_offsets)[:, None]
+    y = np.linspace(-1.0, 1.0, 40)
+    ll = -0.5 * ((y - centre - theta[..., None]) / 0.3) ** 2 - np.log(0.3 * np.sqrt(2 * np.pi))
+    if outlier:
+        ll[..., 0] = -0.5 * (20.0 * theta / 0.3) ** 2
+    diverging = np.zeros((4, 500), dtype=bool)
+    diverging.flat[rng.choice(2000, divergences, replace=False)] = True
+    coords = {"chain": np.arange(4), "draw": np.arange(500)}
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"theta": (("chain", "draw"), theta)}, coords=coords),
+        "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), diverging),
+                                    "lp": (("chain", "draw"), ll.sum(-1) - 0.5 * (theta / 0.05) ** 2)}, coords=coords),
+        "log_likelihood": xr.Dataset({"Z": (("chain", "draw", "point"), ll)}, coords={**coords, "point": y}),
+    })
+    tree.attrs.update({"hypothesis": name, "experiment": "fake"})
+    return tree
+
+
+def test_a_clear_winner_with_sound_fits_is_preferred_with_pseudo_bma_weights():
+    fits = {"right": _fake_fit("right", 0.0, seed=1), "wrong": _fake_fit("wrong", 1.0, seed=2)}
+    c = compare.compare(fits)
+    assert c.decision == compare.decide(fits, c) == "preferred"
+    assert "'right' is preferred" in c.verdict and not c.reasons
+    assert c.table.weight.iloc[0] > 0.99 and np.isclose(c.table.weight.sum(), 1.0)
+    # n and the unit stand beside the comparison, added after the fixed columns
+    assert list(c.table.columns[-2:]) == ["n", "unit"]
+    assert list(c.table.n) == [40, 40] and list(c.table.unit) == ["point", "point"]
+    assert "n = 40 points" in str(c) and "n = 40 points" in c.verdict
+
+
+def test_indistinguishable_hypotheses_get_no_weights():
+    c = compare.compare({"a": _fake_fit("a", 0.0, seed=1), "b": _fake_fit("b", 0.001, seed=2)})
+    assert c.decision == "indistinguishable" and c.table.weight.isna().all()
+
+
+@pytest.mark.parametrize("problem", ["divergences", "pareto_k", "modes"])
+def test_unreliable_instead_of_preferred_when_the_winner_is_flagged(problem):
+    bad = {"divergences": {"divergences": 40}, "pareto_k": {"outlier": True},
+           "modes": {"chain_offsets": (0.0, 0.0, 0.4, 0.4)}}[problem]
+    fits = {"right": _fake_fit("right", 0.0, seed=1, **bad), "wrong": _fake_fit("wrong", 1.0, seed=2)}
+    with pytest.warns(UserWarning) if problem == "pareto_k" else contextlib.nullcontext():
+        c = compare.compare(fits)
+    assert c.table.hypothesis.iloc[0] == "right"  # the ELPDs alone would prefer it ...
+    assert compare.decide(fits, c) == c.decision == "unreliable", c.verdict  # ... but the verdict says unreliable
+    assert c.verdict.startswith("UNRELIABLE") and "is preferred" not in c.verdict and "'right' ranks first" in c.verdict
+    assert c.table.weight.isna().all()
+    word = {"divergences": "40 divergent transitions", "pareto_k": "Pareto k > 0.7",
+            "modes": "R-hat"}[problem]
+    assert word in c.verdict
+    if problem != "pareto_k":
+        assert c.table.set_index("hypothesis").loc["right", "verdict"].startswith("best; unreliable: ")
