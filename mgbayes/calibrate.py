@@ -234,6 +234,7 @@ def replicate(*, experiment, generator, index, parameters, hypotheses, priors, o
     best, verdict, diff, dse = decide(comparison, {n: f["failed"] for n, f in fits.items()})
     return {"experiment": experiment, "generator": generator, "replicate": index, "best": best, "verdict": verdict,
             "elpd_diff": diff, "dse": dse, "seed": seed, "ranks": fits[generator]["ranks"],
+            "elpd": {n: float(f["loo"].elpd) for n, f in fits.items()},
             "seconds": time.perf_counter() - start}
 
 
@@ -316,16 +317,13 @@ def tasks_for(experiment, hypotheses, obs, priors, *, replicates, source, sample
     return tasks
 
 
-def run_tasks(tasks, folder, *, scheduler=None, workers=None, log=print):
-    """Run replicate tasks, reusing finished ones from ``folder/rows``; returns their rows in task order."""
+def run_tasks(tasks, *, scheduler=None, workers=None, log=print):
+    """Run replicate tasks, reusing finished ones (kept in each task's ``folder/rows``); returns rows in task order."""
     from . import parallel
 
-    rows_dir = Path(folder) / "rows"
-    rows_dir.mkdir(parents=True, exist_ok=True)
     done, todo = {}, {}
     for name, task in tasks.items():
-        kw = task[1]
-        path = rows_dir / f"{kw['generator']}-{kw['index']:04d}-{kw['seed']}.pkl"
+        path = _row_path(task[1])
         if path.is_file():
             with open(path, "rb") as f:
                 done[name] = pickle.load(f)
@@ -334,18 +332,24 @@ def run_tasks(tasks, folder, *, scheduler=None, workers=None, log=print):
     if done:
         log(f"  {len(done)} replicate(s) finished before, reused")
     if todo:
-        log(f"  {len(todo)} replicate(s) to fit ({len(todo) * len(next(iter(todo.values()))[1]['hypotheses'])} fits), "
-            f"scheduler: {scheduler or 'processes'}")
-        wrapped = {name: (_saving, {"task": task, "rows_dir": str(rows_dir)}) for name, task in todo.items()}
+        n_fits = sum(len(task[1]["hypotheses"]) for task in todo.values())
+        log(f"  {len(todo)} replicate(s) to fit ({n_fits} fits), scheduler: {scheduler or 'processes'}")
+        wrapped = {name: (_saving, {"task": task}) for name, task in todo.items()}
         done.update(parallel.map_fits(wrapped, scheduler=scheduler, workers=workers, log=log))
     return [done[name] for name in tasks]
 
 
-def _saving(*, task, rows_dir):
+def _row_path(kwargs):
+    return Path(kwargs["folder"]) / "rows" / f"{kwargs['generator']}-{kwargs['index']:04d}-{kwargs['seed']}.pkl"
+
+
+def _saving(*, task):
     """Run one replicate task and keep its row on disk (in the worker, so it survives an interruption)."""
     function, kwargs = task
     row = function(**kwargs)
-    _write(Path(rows_dir) / f"{kwargs['generator']}-{kwargs['index']:04d}-{kwargs['seed']}.pkl", pickle.dumps(row))
+    path = _row_path(kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, pickle.dumps(row))
     return row
 
 
@@ -468,7 +472,7 @@ def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterio
     out_dir.mkdir(parents=True, exist_ok=True)
     scheduler = scheduler or study_obj.scheduler
     workers = workers or study_obj.workers
-    rows = []
+    tasks = {}
     for exp, hyps, obs, priors in prepared:
         fits = None
         if source == "posterior":
@@ -478,9 +482,9 @@ def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterio
         folder = out_dir / "calibration" / exp.name / settings_key(exp, hyps, priors, obs, settings, source)
         log(f"{exp.name}: {replicates} replicate(s) × {len(hyps)} generators × {len(hyps)} hypotheses, "
             f"{settings['chains']} chains × {settings['draws']} draws, parameters from the {source}")
-        tasks = tasks_for(exp, hyps, obs, priors, replicates=replicates, source=source, sampler=settings,
-                          folder=folder, fits=fits, seed=exp.sampler["seed"])
-        rows += run_tasks(tasks, folder, scheduler=scheduler, workers=workers, log=log)
+        tasks.update(tasks_for(exp, hyps, obs, priors, replicates=replicates, source=source, sampler=settings,
+                               folder=folder, fits=fits, seed=exp.sampler["seed"]))
+    rows = run_tasks(tasks, scheduler=scheduler, workers=workers, log=log)  # one pool for all experiments
     write(rows, out_dir, study_obj, source=source, command=command, log=log)
     return pd.DataFrame(rows)[COLUMNS]
 

@@ -60,7 +60,8 @@ from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling",
+                    "design"}  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
