@@ -238,6 +238,30 @@ def replicate(*, experiment, generator, index, parameters, hypotheses, priors, o
             "seconds": time.perf_counter() - start}
 
 
+def simulation_based_calibration(hypothesis, obs, priors, *, replicates, sampler, seed, fitted=None,
+                                 fitted_priors=None, experiment=""):
+    """SBC ranks of ``hypothesis`` on the design of ``obs``, one replicate after another.
+
+    Each replicate draws parameters from the prior, simulates data with the
+    hypothesis's own likelihood and fits ``fitted`` (default: the same
+    hypothesis; another one, e.g. with a wrong likelihood, shows what a
+    miscalibration looks like). Returns a frame ``experiment, hypothesis,
+    replicate, parameter, rank`` for :func:`mgbayes.sbc.uniformity`.
+    """
+    fitted = fitted or hypothesis
+    rows = []
+    for k in range(replicates):
+        rng = np.random.default_rng(seed_of(seed, hypothesis.name, k))
+        truth = prior_draw(hypothesis, priors, obs, rng)
+        values = simulate(hypothesis, obs, truth, priors, rng)
+        idata = fit_replicate(fitted, obs, fitted_priors or priors, values, sampler=sampler,
+                              seed=seed_of(seed, hypothesis.name, k, "fit"))
+        ranks = sbc.ranks({n: np.squeeze(v[0]) for n, v in truth.items()}, idata["posterior"].to_dataset())
+        rows += [{"experiment": experiment, "hypothesis": fitted.name, "replicate": k, "parameter": p, "rank": r}
+                 for p, r in ranks.items()]
+    return pd.DataFrame(rows)
+
+
 def _write(path, data):
     """Write bytes atomically."""
     tmp = Path(f"{path}.tmp{os.getpid()}")
