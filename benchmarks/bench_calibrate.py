@@ -47,8 +47,11 @@ def main():
                                          chains=SETTINGS["chains"], random_seed=1)
         baseline[h.name] = time.perf_counter() - start
     ordinary = sum(baseline.values()) / len(baseline)
-    print("ordinary fits (chains in parallel): " + ", ".join(f"{k} {v:.1f} s" for k, v in baseline.items()))
+    print("ordinary fits (chains in parallel): " + ", ".join(f"{k} {v:.1f} s" for k, v in baseline.items()), flush=True)
 
+    print(f"one ordinary fit: {ordinary:.1f} s wall (2 chains in parallel, 2 x 500 draws)", flush=True)
+    header = ["workers", "fits", "wall s", "s per fit", "core-s per fit", "core-s per fit / ordinary fit wall",
+              "180 fits, min", "verdicts"]
     rows = []
     for workers in args.workers:
         folder = tempfile.mkdtemp(prefix="bench_calibrate_")
@@ -63,9 +66,9 @@ def main():
         rows.append([workers, n_fits, f"{wall:.0f}", f"{per_fit:.1f}", f"{per_fit * workers:.1f}",
                      f"{per_fit * workers / ordinary:.2f}", f"{180 * per_fit / 60:.1f}",
                      " ".join(f"{k} {v}" for k, v in verdicts.items())])
-    print(f"one ordinary fit: {ordinary:.1f} s wall (2 chains in parallel, 2 x 500 draws)")
-    table(rows, ["workers", "fits", "wall s", "s per fit", "core-s per fit", "core-s per fit / ordinary fit wall",
-                 "180 fits, min", "verdicts"])
+        table(rows[-1:], header)  # each pool size as soon as it is measured
+        sys.stdout.flush()
+    table(rows, header)
 
 
 if __name__ == "__main__":

@@ -81,8 +81,8 @@ STUDY_TEXT = "\n".join([
 
 CALIBRATION = [
     ("md", "# How often is the verdict right, and which measurement would decide?\n\nA comparison of hypotheses ends in a verdict: one is *preferred*, or the data cannot tell them apart. How often is that verdict right on data like ours? Here each OCV hypothesis in turn generates data sets at the experiment's own design (times, frequencies, electrode area), with parameters drawn from its posterior on the demo spectra and its own noise model; every hypothesis is fitted to each set and the rule of `mgbayes run` decides. Then `mgbayes design` asks which further measurement would separate the hypotheses the spectra leave tied.\n\n**Data:** the demo spectra are *synthetic* (`mgbayes/demo.py`). The same runs from the command line: `mgbayes calibrate models/studies/paper.toml --experiment ocv_drift` and `mgbayes design models/studies/paper.toml --experiment ocv_drift`."),
-    ("code", SETUP + "\nimport tempfile\nfrom mgbayes import calibrate, design\nfrom mgbayes.demo import STUDY\n\nREPLICATES = 2 if QUICK else 20\nOUT = Path(tempfile.mkdtemp(prefix='calibration_'))"),
-    ("md", "The study: the demo's OCV experiment alone. With `QUICK` (the tests) it uses every tenth spectrum and two replicates, so the notebook runs in minutes; numbers from that reduced run are a sketch."),
+    ("code", SETUP + "\nimport tempfile\nfrom mgbayes import calibrate, design\nfrom mgbayes.demo import STUDY\n\nREPLICATES = 1 if QUICK else 20\nOUT = Path(tempfile.mkdtemp(prefix='calibration_'))"),
+    ("md", "The study: the demo's OCV experiment alone. With `QUICK` (the tests) it uses every tenth spectrum and one replicate, so the notebook runs in minutes; numbers from that reduced run only show the workflow."),
     ("code", STUDY_TEXT),
     ("md", "## 1. Calibration: verdicts on data from each hypothesis"),
     ("code", "rows = calibrate.run(study_file, OUT / 'calibration', experiment='ocv_drift', replicates=REPLICATES, quick=QUICK,\n                     log=lambda line: None)\nrows"),
