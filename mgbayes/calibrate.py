@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from . import cache, compare, diagnostics, inference, sbc
+from . import cache, compare, diagnostics, inference, sbc, study
 from .errors import HypothesisError, MgbayesError
 from .observations import observe
 
@@ -47,8 +47,6 @@ VERDICTS = ("preferred", "indistinguishable", "unreliable")
 OUTCOMES = ("chose the generator", "chose another", "indistinguishable", "unreliable")
 #: The rule's nominal false-preference rate: a one-sided normal tail beyond SE_FACTOR standard errors.
 NOMINAL = float(scipy.stats.norm.sf(compare.SE_FACTOR))
-#: Replicate fits' sampler settings with ``quick`` (as ``mgbayes run --quick``).
-QUICK = {"draws": 300, "tune": 400, "chains": 2}
 COLUMNS = ["experiment", "generator", "replicate", "best", "verdict", "elpd_diff", "dse"]
 
 
@@ -277,8 +275,6 @@ def prepare(experiment):
     Priors are those of the study's data (``mgbayes run``'s), held fixed for
     every replicate, so one compiled density serves them all.
     """
-    from . import study
-
     if experiment.cells is not None:
         raise HypothesisError(f"experiment {experiment.name!r}: calibration of many-cell experiments is not "
                               "supported; calibrate one cell's experiment instead")
@@ -447,8 +443,8 @@ def summary_text(experiment, table, nominal=NOMINAL):
 # -- the command --------------------------------------------------------------------------------
 
 def sampler_settings(experiment, *, quick=False, overrides=None):
-    """Replicate fits' sampler settings: the experiment's, ``QUICK`` with ``quick``, then ``overrides``."""
-    return {**experiment.sampler, **(QUICK if quick else {}), **(overrides or {})}
+    """Replicate fits' sampler settings: the experiment's, ``mgbayes run --quick``'s with ``quick``, then ``overrides``."""
+    return {**experiment.sampler, **(study.QUICK if quick else {}), **(overrides or {})}
 
 
 def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterior", scheduler=None, workers=None,
@@ -474,7 +470,7 @@ def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterio
     scheduler, workers
         Where the replicates run (see :func:`mgbayes.parallel.map_fits`).
     quick : bool
-        Fewer draws for the study's own fits and the replicates (``QUICK``).
+        Fewer draws for the study's own fits and the replicates (as ``mgbayes run --quick``).
     sampler : dict, optional
         Overrides of the replicate fits' sampler settings (draws, tune, chains, target_accept).
 
@@ -483,8 +479,6 @@ def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterio
     pandas.DataFrame
         The calibration rows.
     """
-    from . import study
-
     if not isinstance(replicates, (int, np.integer)) or replicates < 1:
         raise HypothesisError(f"--replicates {replicates!r}: need a positive whole number of replicates")
     if source not in ("posterior", "prior"):
