@@ -177,6 +177,12 @@ def conclusion(table, hypotheses):
     best = mean.sort_values(["p", "margin"], ascending=False).iloc[0]
     base = mean.loc[AS_MEASURED] if AS_MEASURED in mean.index else None
     names = " from ".join(f"'{h}'" for h in hypotheses)
+    if best.p == 0:
+        top = mean.sort_values("margin", ascending=False).iloc[0]
+        return (f"No candidate separates {names}: none made the verdict decisive for the right hypothesis in "
+                f"{int(table.replicates.min())} simulated data set(s) per generator. The largest expected ELPD margin "
+                f"of the generator, {top.margin:.1f}, comes from '{top.name}'; try more replicates, or declare "
+                "stronger candidates in the study file ([[experiment.design]], e.g. a lower noise level).")
     text = (f"To separate {names}, measure '{best.name}': the verdict is decisive for the right hypothesis in "
             f"{best.p:.0%} of simulated data sets on average over the generators (expected ELPD margin "
             f"{best.margin:.1f}; wrong preferences at most {best.wrong:.0%})")
