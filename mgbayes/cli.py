@@ -5,6 +5,9 @@
         [--scheduler processes|serial|local|ADDRESS] [--workers N]   where many-cell fits run
     mgbayes fit FILE --circuit STR               Bayesian fit of one circuit
     mgbayes compare FILE --circuit A --circuit B rank circuits by PSIS-LOO
+    mgbayes calibrate STUDY.toml [--replicates N] [--experiment NAME] [--from posterior|prior]
+        how often each experiment's verdict is right, on data simulated from each hypothesis
+    mgbayes design STUDY.toml [--replicates N]  which measurement would separate tied hypotheses
 
 Errors a user can make end with one line on stderr and exit status 2;
 Ctrl-C stops with status 130.
@@ -33,6 +36,21 @@ def _parser():
                      help="where many-cell fits run: 'processes' (default, a local pool), 'serial', "
                           "'local' (a Dask LocalCluster) or a Dask scheduler address")
     run.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+    for name, text in (("calibrate", "how often the verdict is right on data simulated from each hypothesis"),
+                       ("design", "rank candidate measurements by how often they make a tied verdict decisive")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("study", help="study TOML file")
+        c.add_argument("--out", default=None, help=f"output folder (default: STUDY_{name})")
+        c.add_argument("--replicates", type=int, default=20 if name == "calibrate" else 10,
+                       help="simulated data sets per generating hypothesis (and candidate)")
+        c.add_argument("--experiment", default=None, help="only this experiment")
+        c.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
+        c.add_argument("--scheduler", default=None, help="as for 'run': processes (default), serial, local or ADDRESS")
+        c.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+        if name == "calibrate":
+            c.add_argument("--from", dest="source", default="posterior", choices=["posterior", "prior"],
+                           help="draw generators' parameters from their posterior on the study's data (default) "
+                                "or from their prior (adds simulation-based calibration)")
     for name, text in (("fit", "Bayesian fit of one circuit to a spectrum or series"),
                        ("compare", "rank several circuits by PSIS-LOO")):
         c = sub.add_parser(name, help=text)
@@ -80,6 +98,8 @@ def _main(args, command):
         _check_counts(args)
         if args.command in ("demo", "run"):
             return _run_study(args, command)
+        if args.command in ("calibrate", "design"):
+            return _calibrate(args, command)
         return _circuits(args)
     except MgbayesError as err:
         print(f"mgbayes: error: {str(err).splitlines()[0]}", file=sys.stderr)
@@ -101,6 +121,19 @@ def _run_study(args, command):
     comparisons = study.run(path, out, quick=args.quick, log=_log, command=command,
                             scheduler=getattr(args, "scheduler", None), workers=getattr(args, "workers", None))
     return 0 if comparisons is not None else 1
+
+
+def _calibrate(args, command):
+    from . import calibrate, design
+
+    out = Path(args.out or f"{Path(args.study).stem}_{args.command}")
+    options = {"replicates": args.replicates, "experiment": args.experiment, "scheduler": args.scheduler,
+               "workers": args.workers, "quick": args.quick, "log": _log, "command": command}
+    if args.command == "calibrate":
+        calibrate.run(args.study, out, source=args.source, **options)
+    else:
+        design.run(args.study, out, **options)
+    return 0
 
 
 def _circuits(args):

@@ -10,6 +10,7 @@ predictive, time-resolved parameters and the derived quantities; no second
 PyTensor compilation is needed for that.
 """
 
+import dataclasses
 import importlib.metadata
 import platform
 import warnings
@@ -24,15 +25,17 @@ from . import cache, circuits, diagnostics
 from .backend import namespace
 from .hypotheses import PER_PART
 from .observations import check_kind, observe
-from .sampler import resolve_sampler, sample
+from .sampler import density, resolve_sampler, sample
 
 #: Posterior-predictive draws kept in results (enough for 94 % bands).
 PREDICTIVE_DRAWS = 200
 #: Observed values × draws per block when the forward model is evaluated on the posterior with NumPy.
 CHUNK_VALUES = 1 << 19
+#: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
+OBSERVED_DATA = "observed_values"
 
 
-def build_model(hypothesis, data, *, exclude=None):
+def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     """Return ``(pm.Model, Observations)`` for ``hypothesis`` on ``data``.
 
     Every free parameter is a PyMC variable (with ``dims="cell"`` for
@@ -42,10 +45,15 @@ def build_model(hypothesis, data, *, exclude=None):
     ``exclude`` (boolean, shape of the pointwise dims) leaves observations
     out of the likelihood, for exact leave-one-out refits; the likelihood is
     then a ``pm.Potential`` over the kept observations.
+
+    ``priors`` (a prior table, default :func:`priors_for` the data) and
+    ``mutable=True`` serve calibration: the observed values become a
+    ``pm.Data`` input (:data:`OBSERVED_DATA`), so :func:`set_observed` swaps
+    simulated data into the compiled density without compiling again.
     """
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     check_kind(hypothesis, obs)
-    priors = priors_for(hypothesis, obs)
+    priors = priors_for(hypothesis, obs) if priors is None else priors
     with pm.Model(coords=obs.coords) as model:
         free = {}
         for name, prior in priors.items():
@@ -60,24 +68,44 @@ def build_model(hypothesis, data, *, exclude=None):
         resolved = hypothesis.resolve(free, inputs, cell_index=obs.cell_index)
         mu = obs.predict(hypothesis, resolved)
         sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
+        observed = pm.Data(OBSERVED_DATA, obs.values, dims=obs.dims) if mutable else obs.values
         if exclude is not None:
             dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
                     else pm.Normal.dist(mu=mu, sigma=sigma))
-            ll = pm.logp(dist, obs.values)
+            ll = pm.logp(dist, observed)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
             pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
         elif "nu" in noise:
-            pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
+            pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
         else:
-            pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
+            pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
     model.mgbayes_priors = priors
     model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) for rv in model.free_RVs)
-    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude)
+    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable)
     return model, obs
 
 
+def set_observed(model, obs, values):
+    """Observe ``values`` (shape of ``obs.values``) in a model built with ``mutable=True``.
+
+    The values go into the model's ``pm.Data`` input and into the compiled
+    density (:func:`mgbayes.sampler.density`, compiled or loaded here if not
+    yet), whose copy of that input is separate when it came from the disk
+    cache. Returns the :class:`Observations` holding ``values``.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != obs.values.shape:
+        raise ValueError(f"observed values of shape {values.shape}; the model observes {obs.values.shape}")
+    model.set_data(OBSERVED_DATA, values)
+    fn = density(model, key=getattr(model, "mgbayes_key", None))
+    for shared in fn._pytensor_function.get_shared():
+        if shared.name == OBSERVED_DATA:
+            shared.set_value(values)
+    return dataclasses.replace(obs, values=values)
+
+
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
-        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True):
+        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True, model=None):
     """Sample the posterior of ``hypothesis`` given ``data`` with NUTS.
 
     Parameters
@@ -100,6 +128,10 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         search found), sample once more with ``target_accept=0.97`` and
         twice the tuning; the result records ``retried = 1``. Remaining
         problems are reported, never hidden.
+    model : tuple, optional
+        A prepared ``(pm.Model, Observations)`` of ``hypothesis`` (e.g. from
+        :func:`build_model` with ``mutable=True`` and :func:`set_observed`);
+        ``data`` is then not read.
 
     Returns
     -------
@@ -109,7 +141,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         ``posterior_predictive``, ``observed_data``, ``sample_stats``;
         attributes hold the hypothesis file text, versions and diagnostics.
     """
-    model, obs = build_model(hypothesis, data)
+    model, obs = model or build_model(hypothesis, data)
     check_derived(hypothesis, obs, model.mgbayes_priors)
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)

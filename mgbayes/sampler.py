@@ -275,9 +275,16 @@ def reuse_freed_memory():
 
 
 def _constrained(model, points):
-    """Initial values (constrained space, by RV name) for value-variable points."""
-    fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore",
-                          point_fn=False)
+    """Initial values (constrained space, by RV name) for value-variable points.
+
+    The transform is compiled once per model (kept on it), so refitting the
+    same model to new data (calibration) compiles nothing.
+    """
+    fn = getattr(model, "mgbayes_constrained", None)
+    if fn is None:
+        fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore",
+                              point_fn=False)
+        model.mgbayes_constrained = fn
     names = [v.name for v in model.unobserved_value_vars]
     free = {rv.name for rv in model.free_RVs}
     out = []

@@ -64,7 +64,8 @@ from .files import check_name, check_writable, lock
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling", "decimal"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling", "decimal",
+                    "design"}  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 

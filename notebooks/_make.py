@@ -65,6 +65,36 @@ BYOD = [
     ("code", "fig = plots.nyquist(fits['R0-p(R1,C1)'])\nfig"),
 ]
 
+STUDY_TEXT = "\n".join([
+    "study_file = STUDY",
+    "if QUICK:",
+    "    series = io.read(DEMO_DIR / 'ocv_drift_MgMg.mpt', area_cm2=AREA_CM2, symmetric=True)[::10]",
+    "    io.write_mpt(series, OUT / 'ocv.mpt')",
+    "    study_file = OUT / 'study.toml'",
+    "    study_file.write_text('\\n'.join([",
+    "        'title = \"OCV drift, every tenth spectrum\"', 'provenance = \"synthetic\"',",
+    "        '[sampler]', 'draws = 300', 'tune = 300', 'chains = 2', 'seed = 1',",
+    "        '[[experiment]]', 'name = \"ocv_drift\"', 'data = \"ocv.mpt\"', f'area_cm2 = {AREA_CM2}', 'symmetric = true',",
+    "        f'hypotheses = \"{(MODELS_DIR / \"ocv_drift\").as_posix()}\"']))",
+    "print(study_file)",
+])
+
+CALIBRATION = [
+    ("md", "# How often is the verdict right, and which measurement would decide?\n\nA comparison of hypotheses ends in a verdict: one is *preferred*, or the data cannot tell them apart. How often is that verdict right on data like ours? Here each OCV hypothesis in turn generates data sets at the experiment's own design (times, frequencies, electrode area), with parameters drawn from its posterior on the demo spectra and its own noise model; every hypothesis is fitted to each set and the rule of `mgbayes run` decides. Then `mgbayes design` asks which further measurement would separate the hypotheses the spectra leave tied.\n\n**Data:** the demo spectra are *synthetic* (`mgbayes/demo.py`). The same runs from the command line: `mgbayes calibrate models/studies/paper.toml --experiment ocv_drift` and `mgbayes design models/studies/paper.toml --experiment ocv_drift`."),
+    ("code", SETUP + "\nimport tempfile\nfrom mgbayes import calibrate, design\nfrom mgbayes.demo import STUDY\n\nREPLICATES = 1 if QUICK else 20\nOUT = Path(tempfile.mkdtemp(prefix='calibration_'))"),
+    ("md", "The study: the demo's OCV experiment alone. With `QUICK` (the tests) it uses every tenth spectrum and one replicate, so the notebook runs in minutes; numbers from that reduced run only show the workflow."),
+    ("code", STUDY_TEXT),
+    ("md", "## 1. Calibration: verdicts on data from each hypothesis"),
+    ("code", "rows = calibrate.run(study_file, OUT / 'calibration', experiment='ocv_drift', replicates=REPLICATES, quick=QUICK,\n                     log=lambda line: None)\nrows"),
+    ("md", "The confusion matrix: rows are the hypothesis that generated the data, columns what the rule concluded. A paper reports the diagonal (how often the right hypothesis is preferred), the *indistinguishable* share (how often the experiment cannot decide), the *unreliable* share (failed fits or untrustworthy PSIS-LOO), and the **false-preference rate** with its 95 % interval: how often a wrong hypothesis was called preferred, beside the rule's nominal rate."),
+    ("code", "table = calibrate.confusion(rows)\nprint(calibrate.summary_text('ocv_drift', table))\ntable"),
+    ("code", "fig = calibrate.plot_confusion(table, title='OCV drift: verdicts on simulated data')\nfig"),
+    ("md", "## 2. Design: which measurement would separate the tied hypotheses?\nCandidates: the experiment as measured, the frequency range a decade further down or up, twice the duration, and any declared in the study file (`[[experiment.design]]`). Only the hypotheses the spectra leave tied are simulated and fitted (the best and the runner-up when none are tied)."),
+    ("code", "ranking = design.run(study_file, OUT / 'design', experiment='ocv_drift', replicates=REPLICATES, quick=QUICK,\n                     log=lambda line: None)\nranking.sort_values(['p_decisive', 'expected_elpd_diff'], ascending=False)"),
+    ("code", "print(design.conclusion(ranking, list(dict.fromkeys(ranking.generator))))\nfig = design.plot(ranking, title='OCV drift: which measurement decides?')\nfig"),
+    ("md", "Read as a paper would: *p_decisive* is the share of simulated data sets on which the rule preferred the hypothesis that generated them, *expected_elpd_diff* its mean ELPD margin over the best other one. The error bars come from the number of replicates: a ranking from two replicates is a sketch, and about twenty are needed before one quotes a rate."),
+]
+
 
 def notebook(cells):
     return {
@@ -81,5 +111,6 @@ def notebook(cells):
 
 
 if __name__ == "__main__":
-    for name, cells in (("01_ocv_drift", OCV), ("02_plating_iv", PLATING), ("03_bring_your_own_data", BYOD)):
+    for name, cells in (("01_ocv_drift", OCV), ("02_plating_iv", PLATING), ("03_bring_your_own_data", BYOD),
+                        ("04_calibration", CALIBRATION)):
         (HERE / f"{name}.ipynb").write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")

@@ -18,7 +18,7 @@ def test_notebooks_are_up_to_date_with_their_source():
     source = Path(__file__).resolve().parents[1] / "notebooks" / "_make.py"
     module = runpy.run_path(str(source))
     with tempfile.TemporaryDirectory():
-        for path, cells in zip(NOTEBOOKS, (module["OCV"], module["PLATING"], module["BYOD"])):
+        for path, cells in zip(NOTEBOOKS, (module["OCV"], module["PLATING"], module["BYOD"], module["CALIBRATION"])):
             assert json.loads(path.read_text()) == module["notebook"](cells), f"{path.name}: run notebooks/_make.py"
 
 
