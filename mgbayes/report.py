@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import kinetics, units
+
 __all__ = [
     "parameter_table", "convergence_table", "write_table", "write_report",
     "parameter_units", "unit_text", "write_atomic", "interval_columns", "to_markdown", "to_latex", "to_html",
@@ -121,132 +123,37 @@ def unit_text(unit, style="unicode"):
     return "$" + r"\,".join(parts) + "$"
 
 
-def _area_unit(unit, per_area):
-    """Unit of an element parameter (declared for Ohm) when impedance is in Ohm cm2."""
-    if not per_area or unit in ("", "1", "s", "h"):
-        return unit
-    if "Ohm" in unit:
-        return unit.replace("Ohm", "Ohm cm2", 1)
-    if unit.startswith(("F", "H")):
-        return unit + (" cm-2" if unit.startswith("F") else " cm2")
-    return unit
-
-
-#: Units of the keyword arguments of the kinetic laws in :mod:`mgbayes.kinetics`.
-KINETIC_UNITS = {
-    "G0": "mA cm-2 V-1", "gamma": "V-2", "eta_on": "V", "b": "V dec-1", "j_ref": "mA cm-2",
-    "j0": "mA cm-2", "j_lim": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
-    "barrier_eV": "eV", "thickness_nm": "nm", "T": "K", "n": "1",
-}
-_DRIFT_SUFFIX_UNITS = {"rate": "h-1", "tau": "h", "alpha": "1"}
+#: Units of the keyword arguments of the kinetic laws (defined in :mod:`mgbayes.kinetics`).
+KINETIC_UNITS = kinetics.UNITS
 
 
 def _hypothesis(idata):
     """The Hypothesis stored in a result's attributes, or None."""
     text = idata.attrs.get("hypothesis_text", "")
     if not text:
-        return None, {}
+        return None
     try:
-        table = tomllib.loads(text)
         from .hypotheses import from_table
 
-        return from_table(table, path=idata.attrs.get("hypothesis_file") or None, text=text), table
-    except Exception:  # an old or foreign file: fall back to attributes and names
-        try:
-            return None, tomllib.loads(text)
-        except Exception:
-            return None, {}
+        return from_table(tomllib.loads(text), path=idata.attrs.get("hypothesis_file") or None, text=text)
+    except Exception:  # an old or foreign file: the variables' own attributes only
+        return None
 
 
 def parameter_units(idata):
     """Unit of every posterior variable of a result, as an ASCII string.
 
-    Taken, in order, from the variable's ``unit`` attribute; a ``unit`` key
-    in its prior in the hypothesis file (``R_e = { dist = ..., unit =
-    "Ohm cm2" }``, the surest way); the circuit element that declares it
-    (area-normalised when the data are in Ohm cm2); the kinetic law's
-    keyword it is passed as; the usual symbols (``R...`` a resistance and
-    ``C...`` a capacitance in impedance hypotheses, ``eta...`` an
-    overpotential in V in I–V and transient ones); the drift law or
-    hierarchy that defines it (``X_0`` takes the unit of ``X``, ``X_rate``
-    is h-1). ``""`` where none of these says.
+    A fit sets each variable's ``unit`` attribute where the quantity is
+    defined (:mod:`mgbayes.units`); this reads it. Results written before
+    that fall back to :func:`mgbayes.units.units` of the hypothesis stored
+    in the result, and results without one to the usual symbols
+    (:func:`mgbayes.units.by_symbol`). ``""`` where none says.
     """
     posterior = idata["posterior"]
-    hyp, table = _hypothesis(idata)
-    per_area = "cm2" in str(idata.attrs.get("data_unit", ""))
-    data_unit = str(idata.attrs.get("data_unit", ""))
-    known = {}
-    for name, spec in table.get("priors", {}).items():
-        if isinstance(spec, dict) and spec.get("unit"):
-            known[name] = str(spec["unit"])
-    if hyp is not None:
-        for name, param in hyp.circuit_parameters.items():
-            known.setdefault(name, _area_unit(param.unit, per_area))
-        if hyp.response:
-            for kw, arg in re.findall(r"(\w+)\s*=\s*(\w+)", hyp.response):
-                if kw in KINETIC_UNITS:
-                    known.setdefault(arg, KINETIC_UNITS[kw])
-            for name in re.findall(r"\b\w+\b", hyp.response):
-                if name in KINETIC_UNITS:
-                    known.setdefault(name, KINETIC_UNITS[name])
-        for spec_name, spec in hyp.derived.items():
-            if spec.get("unit"):
-                known.setdefault(spec_name, spec["unit"])
-        derived_names = {f"{b}_{x}" for b, law in hyp.drift.items() for x in _drift_suffixes(law)}
-        derived_names |= {f"{b}_{x}" for b in hyp.hierarchy for x in ("mu", "sd", "z")}
-        own = [n for n in hyp.free_parameters() if n not in derived_names]
-        own += [*hyp.drift, *hyp.transform, *hyp.hierarchy]
-        if hyp.kind == "impedance":  # the usual symbols: R... a resistance, C... a capacitance
-            for name in own:
-                if re.match(r"R(_|\d|$)", name):
-                    known.setdefault(name, _area_unit("Ohm", per_area))
-                elif re.match(r"C(_|\d|$)", name):
-                    known.setdefault(name, _area_unit("F", per_area))
-        if hyp.kind in ("iv", "transient"):  # overpotentials are in V in these hypotheses
-            for name in own:
-                if re.match(r"eta(_|$)", name):
-                    known.setdefault(name, "V")
-        noise_unit = {"proportional": "1", "student_t": "1", "absolute": data_unit}.get(hyp.noise_model, "")
-        if hyp.noise_model == "student_t" and hyp.kind != "impedance":
-            noise_unit = data_unit
-        known.setdefault("noise_sigma", noise_unit)
-        known.setdefault("noise_nu", "1")
-    units = {}
-    for name in posterior.data_vars:
-        units[name] = _unit_of(name, posterior[name].attrs.get("unit", ""), known, hyp)
-    return units
-
-
-def _unit_of(name, attr, known, hyp):
-    if attr:
-        return str(attr)
-    if name in known:
-        return known[name]
-    if hyp is not None:
-        for base, law in hyp.drift.items():
-            for suffix in _drift_suffixes(law):
-                if name == f"{base}_{suffix}":
-                    return _DRIFT_SUFFIX_UNITS.get(suffix, known.get(base, ""))
-        for base, spec in hyp.hierarchy.items():
-            if name == f"{base}_mu":
-                return known.get(base, "")
-            if name == f"{base}_sd":
-                return known.get(base, "") if spec["scale"] == "additive" else "1"
-            if name == f"{base}_z":
-                return "1"
-    if name.endswith("_nm"):
-        return "nm"
-    if name.endswith("_h"):
-        return "h"
-    if name in ("permittivity", "noise_nu") or name.endswith("_P"):
-        return "1"
-    return ""
-
-
-def _drift_suffixes(law):
-    from . import drift
-
-    return drift.LAWS.get(law, (None, ()))[1]
+    hyp = _hypothesis(idata)
+    known = units.units(hyp, str(idata.attrs.get("data_unit", ""))) if hyp is not None else {}
+    return {name: str(posterior[name].attrs.get("unit") or known.get(name) or units.by_symbol(name, "", False))
+            for name in posterior.data_vars}
 
 
 # --- tables ------------------------------------------------------------------------

@@ -60,7 +60,8 @@ from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling",
+                    *("spectra", "time_h", "frequency_Hz")}  # selection keys, see _selection
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -84,6 +85,7 @@ class Experiment:
     description: str = ""
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
+    selection: dict = field(default_factory=dict)  # SpectrumSeries.select keywords: index, time_h, frequency_Hz
 
 
 @dataclass
@@ -187,7 +189,36 @@ def _experiment(table, path, defaults, provenance, k):
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling,
+        selection=_selection(table, where),
     )
+
+
+def _selection(table, where):
+    """The part of the spectra to fit: ``spectra = [0, 5, 9]``, ``time_h = [0, 20]``, ``frequency_Hz = [0.1, 1e5]``."""
+    selection = {}
+    for key, name in (("spectra", "index"), ("time_h", "time_h"), ("frequency_Hz", "frequency_Hz")):
+        if key not in table:
+            continue
+        value = table[key]
+        pair = key != "spectra"
+        ok = isinstance(value, list) and all(isinstance(v, int if not pair else (int, float)) for v in value)
+        if not ok or (pair and len(value) != 2) or not value:
+            example = "[0, 5, 9]" if not pair else ("[0, 20]" if key == "time_h" else "[0.1, 1e5]")
+            raise HypothesisError(f"{where}: {key} = {value!r}; expected a list such as {key} = {example}")
+        selection[name] = value
+    return selection
+
+
+def select(data, selection, where):
+    """Apply an experiment's selection keys to impedance data (a Spectrum or a SpectrumSeries)."""
+    from .data import Spectrum
+
+    if not selection:
+        return data
+    if isinstance(data, Spectrum) and set(selection) - {"frequency_Hz"}:
+        raise HypothesisError(f"{where}: spectra / time_h select spectra of a series, but the file holds one "
+                              "spectrum; remove those keys")
+    return data.select(**selection)
 
 
 def load_data(experiment, kind):
@@ -198,7 +229,8 @@ def load_data(experiment, kind):
         return curve.select(process=experiment.process) if experiment.process else curve
     if kind == "transient":
         return io.read_transients(path, area_cm2=experiment.area_cm2) if path.suffix == ".mpt" else io.read_transients(path)
-    return io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
+    data = io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
+    return select(data, experiment.selection, f"experiment {experiment.name!r}")
 
 
 def load_hypotheses(experiment):
@@ -222,7 +254,8 @@ def fit_key(experiment, hypothesis, sampler):
     h.update(hypothesis.text.encode())
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
-                         "process": experiment.process, "code": cache.code_version()}, sort_keys=True).encode())
+                         "process": experiment.process, "code": cache.code_version(),
+                         **({"selection": experiment.selection} if experiment.selection else {})}, sort_keys=True).encode())
     return h.hexdigest()
 
 

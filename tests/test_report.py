@@ -44,9 +44,14 @@ def test_units_come_from_attributes_or_the_hypothesis(table):
                      "CPE_dl_P": "1", "noise_sigma": "1"}
 
 
-def test_unit_of_a_resolved_quantity_without_attribute_comes_from_the_circuit(fit):
-    assert fit["posterior"]["R_ct"].attrs.get("unit", "") == ""
-    units = report.parameter_units(fit)
+def test_units_are_set_at_fit_time_and_old_results_fall_back_to_the_hypothesis(fit):
+    assert fit["posterior"]["R_ct"].attrs["unit"] == "Ohm cm2"  # from the element, when the fit was made
+    old = fit.copy()
+    posterior = old["posterior"].to_dataset()
+    for da in posterior.data_vars.values():
+        da.attrs.pop("unit", None)
+    old["posterior"] = posterior
+    units = report.parameter_units(old)
     assert units["R_ct"] == "Ohm cm2" and units["C_dl"] == "F cm-2" and units["f_peak"] == "Hz"
 
 
