@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hypotheses, io, simulate
+from . import hypotheses, io, resources, simulate
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
-STUDY = Path(__file__).resolve().parent.parent / "models" / "studies" / "paper.toml"
+DEMO_DIR = resources.data_dir() / "demo"
+STUDY = resources.models_dir() / "studies" / "paper.toml"
 
 #: 12 mm discs (PHYSICS.md table)
 AREA_CM2 = np.pi * 0.6**2

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import drift, expressions
+from . import drift, expressions, resources
 from .backend import namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
@@ -73,8 +73,8 @@ DEFAULT_NOISE_PRIORS = {
 _KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived"}
 
-#: Where the shipped hypotheses live (the repository's ``models/`` folder).
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: Where the shipped hypotheses live (the repository's ``models/``; package data in a wheel).
+MODELS_DIR = resources.models_dir()
 
 
 @dataclass
