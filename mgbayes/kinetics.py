@@ -1,4 +1,4 @@
-"""Current–overpotential laws for the plating hypotheses (PHYSICS.md).
+"""Current–overpotential laws for the plating hypotheses (docs/physics.md).
 
 Each law is written once with ``xp = namespace(...)`` and runs on NumPy
 arrays (simulation, least squares) and on PyTensor tensors (NUTS, with
