@@ -461,9 +461,26 @@ def _paragraphs(text):
     return [p.strip() for p in re.split(r"\n\s*\n", str(text or "")) if p.strip()]
 
 
+def _markdown():
+    """The Markdown renderer of the HTML report: CommonMark with tables, raw HTML escaped.
+
+    markdown-it-py (a dependency for this) renders what the Markdown report
+    says, so emphasis, code, lists and links read the same in both files,
+    instead of a hand-written subset leaving ``**`` in the HTML.
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _block_html(text):
+    """A paragraph (or list) of Markdown as HTML."""
+    return _markdown().render(str(text)).strip()
+
+
 def _inline_html(text):
-    escaped = html.escape(" ".join(text.split()))
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    """One line of Markdown (a caption, a banner) as inline HTML."""
+    return _markdown().renderInline(" ".join(str(text).split()))
 
 
 def write_report(out_dir, *, title, sections, provenance=None):
@@ -477,7 +494,7 @@ def write_report(out_dir, *, title, sections, provenance=None):
     sections : list of dict
         Each ``{"heading": str, "text": str, "tables": [...], "figures": [...]}``
         (all but ``heading`` optional). Text is plain paragraphs separated by
-        blank lines (```code``` allowed). Tables are DataFrames or
+        blank lines, in Markdown (rendered to HTML by markdown-it-py). Tables are DataFrames or
         ``(caption, DataFrame)``; figures are PNG paths or ``(path, caption)``.
     provenance : dict, optional
         Printed as a table at the top (e.g. ``command``, ``versions``,
@@ -501,8 +518,7 @@ def write_report(out_dir, *, title, sections, provenance=None):
     body = [f"<h1>{html.escape(title)}</h1>"]
     if banner:
         md += [f"> {banner}", ""]
-        strong = html.escape(banner).replace("**synthetic data**", "<strong>synthetic data</strong>")
-        body.append(f'<p class="banner">{strong}</p>')
+        body.append(f'<p class="banner">{_inline_html(banner)}</p>')
     if len(prov):
         md += ["## Provenance", "", to_markdown(prov)]
         body += ["<h2>Provenance</h2>", to_html(prov)]
@@ -512,23 +528,23 @@ def write_report(out_dir, *, title, sections, provenance=None):
         body.append(f"<h2>{html.escape(heading)}</h2>")
         for paragraph in _paragraphs(section.get("text")):
             md += [paragraph, ""]
-            body.append(f"<p>{_inline_html(paragraph)}</p>")
+            body.append(_block_html(paragraph))
         for caption, df in _items(section.get("tables")):
             if caption:
                 md += [f"*{caption}*", ""]
-                body.append(f'<p class="caption">{html.escape(caption)}</p>')
+                body.append(f'<p class="caption">{_inline_html(caption)}</p>')
             md += [to_markdown(df)]
             body.append(to_html(df))
         for caption, path in _items(section.get("figures")):
             path = Path(path)
             if not path.is_file():
                 raise FileNotFoundError(f"report section {heading!r}: figure {path} does not exist")
-            alt = caption or path.stem
+            alt = re.sub(r"[*`]", "", caption) if caption else path.stem
             md += [f"![{alt}]({Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()})", ""]
             if caption:
                 md += [f"*{caption}*", ""]
             encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-            cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+            cap = f"<figcaption>{_inline_html(caption)}</figcaption>" if caption else ""
             body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">{cap}</figure>')
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"

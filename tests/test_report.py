@@ -277,3 +277,22 @@ def test_units_of_a_kinetic_hypothesis():
 def test_units_without_a_hypothesis_fall_back_to_attributes_and_names():
     units = report.parameter_units(stub_result("", ["thickness_nm", "mystery"], "Ohm"))
     assert units == {"thickness_nm": "nm", "mystery": ""}
+
+
+def test_html_report_renders_markdown_and_captions_every_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png, _ = plots.save(fig, tmp_path / "figures" / "line")
+    text = ("**Verdict:** 'a' is *preferred*; see `fits/a.nc`.\n\n- **a** — one arc\n- **b** — two arcs\n\n"
+            "Rule: [PSIS-LOO](https://doi.org/10.1007/s11222-016-9696-4) with __k__ < 0.7.")
+    paths = report.write_report(tmp_path / "r", title="t", provenance={"data": "synthetic"},
+                                sections=[{"heading": "h", "text": text, "figures": [(png, "A **line**, falling")]}])
+    page = paths["html"].read_text(encoding="utf-8")
+    body = re.sub(r'src="data:[^"]*"', "", page.split("<body>")[1])
+    for literal in ("**", "__", "`", "](", "\n- "):
+        assert literal not in body, f"literal Markdown {literal!r} in the HTML"
+    assert "<strong>Verdict:</strong>" in body and "<em>preferred</em>" in body and "<code>fits/a.nc</code>" in body
+    assert body.count("<li>") == 2 and '<a href="https://doi.org/' in body
+    assert body.count("<figure>") == body.count("<figcaption>") == 1 and "<strong>line</strong>" in body
