@@ -61,7 +61,8 @@ from .errors import HypothesisError
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
                     "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling",
-                    *("spectra", "time_h", "frequency_Hz")}  # selection keys, see _selection
+                    *("spectra", "time_h", "frequency_Hz"),  # selection keys, see _selection
+                    "kk", "kk_threshold"}  # Kramers-Kronig pre-check, see mgbayes.kk
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -86,6 +87,8 @@ class Experiment:
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
     selection: dict = field(default_factory=dict)  # SpectrumSeries.select keywords: index, time_h, frequency_Hz
+    kk: str = "flag"  # failing spectra: "flag" (report), "exclude" (not fitted) or "off"
+    kk_threshold: float = 0.05  # mgbayes.kk.THRESHOLD
 
 
 @dataclass
@@ -189,8 +192,20 @@ def _experiment(table, path, defaults, provenance, k):
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling,
-        selection=_selection(table, where),
+        selection=_selection(table, where), **_kk_options(table, where),
     )
+
+
+def _kk_options(table, where):
+    from . import kk
+
+    action = table.get("kk", "flag")
+    if action not in kk.ACTIONS:
+        raise HypothesisError(f"{where}: kk = {action!r}; use one of {', '.join(map(repr, kk.ACTIONS))}")
+    threshold = table.get("kk_threshold", kk.THRESHOLD)
+    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise HypothesisError(f"{where}: kk_threshold = {threshold!r}; a fraction of |Z| such as 0.01 (1 %)")
+    return {"kk": action, "kk_threshold": float(threshold)}
 
 
 def _selection(table, where):
@@ -230,7 +245,27 @@ def load_data(experiment, kind):
     if kind == "transient":
         return io.read_transients(path, area_cm2=experiment.area_cm2) if path.suffix == ".mpt" else io.read_transients(path)
     data = io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
-    return select(data, experiment.selection, f"experiment {experiment.name!r}")
+    data = select(data, experiment.selection, f"experiment {experiment.name!r}")
+    if experiment.kk == "exclude":
+        from . import kk
+
+        data = kk.exclude_failed(data, kk_table(experiment, data), where=f"experiment {experiment.name!r}")
+    return data
+
+
+def kk_table(experiment, data=None):
+    """Linear Kramers-Kronig test of each selected spectrum (:func:`mgbayes.kk.table`); None if ``kk = "off"``.
+
+    ``data``: the spectra, if already read (before any exclusion).
+    """
+    from . import kk
+
+    if experiment.kk == "off":
+        return None
+    if data is None:
+        data = select(io.read(experiment.data_path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric),
+                      experiment.selection, f"experiment {experiment.name!r}")
+    return kk.table(data, kk.check(data, threshold=experiment.kk_threshold))
 
 
 def load_hypotheses(experiment):
@@ -255,7 +290,8 @@ def fit_key(experiment, hypothesis, sampler):
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
                          "process": experiment.process, "code": cache.code_version(),
-                         **({"selection": experiment.selection} if experiment.selection else {})}, sort_keys=True).encode())
+                         **({"selection": experiment.selection} if experiment.selection else {}),
+                         **({"kk": experiment.kk_threshold} if experiment.kk == "exclude" else {})}, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -278,6 +314,11 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
     hyps = load_hypotheses(experiment)
     data = load_data(experiment, hyps[0].kind)
+    if hyps[0].kind == "impedance" and experiment.kk != "off":
+        from . import kk
+
+        log(f"  {experiment.name}: {kk.summary(kk_table(experiment))}"
+            + (" Failing spectra are left out (kk = \"exclude\")." if experiment.kk == "exclude" else ""))
     results = {}
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"

@@ -241,14 +241,14 @@ def test_comparison_orders_by_rank_and_marks_differences():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["charge_transfer", "mixed", "film"]  # best at the top (highest y)
     assert list(ax.get_yticks()) == [2, 1, 0]
-    elpd, diff = ax.containers  # ELPD ± SE, then difference ± dSE
-    np.testing.assert_allclose(elpd[0].get_xdata(), [-4580.9, -4583.0, -4650.2])
-    np.testing.assert_allclose(elpd[2][0].get_segments()[0][:, 0], [-4580.9 - 30.2, -4580.9 + 30.2])
-    np.testing.assert_allclose(diff[2][0].get_segments()[1][:, 0], [-4650.2 - 8.1, -4650.2 + 8.1])
-    np.testing.assert_allclose(diff[0].get_xdata(), [-4583.0, -4650.2])
+    (diff,) = ax.containers  # on the difference scale: ELPD - best ± dSE, the best at 0
+    np.testing.assert_allclose(diff[0].get_xdata(), [0.0, -2.1, -69.3])
+    np.testing.assert_allclose(diff[2][0].get_segments()[2][:, 0], [-69.3 - 8.1, -69.3 + 8.1])
+    assert ax.get_xlim()[0] < -69.3 - 8.1 and ax.get_xlim()[1] > 0
     right = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert right[0].startswith("best") and "tied" in right[1] and "k > 0.7" in right[1] and "worse" in right[2]
-    assert "nat" in ax.get_xlabel()
+    assert "-4650.2 ± 31" in right[2].replace("−", "-")  # the absolute ELPD is still given
+    assert "nat" in ax.get_xlabel() and "best" in ax.get_xlabel()
 
 
 def test_comparison_one_panel_per_experiment():
