@@ -135,6 +135,13 @@ def _figures(name, results, data, comparison, fig_dir):
         keep(plots.iv(data, results), "iv",
              f"Overpotential against current density: data (symbols) and each hypothesis's model, evaluated on a "
              f"fine grid of current densities (median and {band} band).")
+    if "prior" in results[best].children:
+        keep(plots.prior_posterior(results[best]), f"prior_posterior_{best}",
+             f"Prior (grey) and posterior (blue) of the sampled parameters of '{best}': how far the data moved "
+             "and narrowed each one.")
+    keep(plots.rank(results[best]), f"rank_{best}",
+         f"Rank plots of '{best}': for each parameter, each chain's histogram of ranks among all draws; flat "
+         "at the dashed line when the chains agree (a visual twin of R-hat).")
     if comparison is not None:
         keep(plots.comparison(comparison.table), "comparison",
              "Model comparison on the scale of the difference to the best hypothesis (ELPD − best, PSIS-LOO, "

@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 
 from .report import PROB, _results, parameter_units, unit_text
 
-__all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
+__all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "prior_posterior", "rank", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
            "OKABE_ITO", "PALETTE"]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008), safe for all common colour-vision deficiencies.
@@ -579,6 +579,86 @@ def residuals(idata, *, times=None, prob=PROB):
         ax.set_title(name, loc="left")
     axes[0, 0].set_ylabel("residual / % of |Z|")
     axes[0, 1].legend(loc="best")
+    return fig
+
+
+def _scalar_parameters(idata, var_names, most, group="prior"):
+    """Sampled scalar parameters present in ``group`` and the posterior (or ``var_names``)."""
+    if var_names is not None:
+        return list(var_names)
+    posterior = idata["posterior"]
+    names = [n for n, da in posterior.data_vars.items() if da.dims == ("chain", "draw") and not n.endswith("_log")
+             and (group not in idata.children or n in idata[group].data_vars)]
+    return names[:most]
+
+
+@_styled
+def prior_posterior(idata, var_names=None, *, most=8):
+    """Prior (grey) against posterior (colour) of the sampled parameters, one panel each.
+
+    Parameters
+    ----------
+    idata : DataTree
+        A result with ``prior`` and ``posterior`` groups.
+    var_names : list of str, optional
+        Default: the scalar sampled parameters, at most ``most``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Histograms as densities, on a log axis for positive quantities that
+        span more than a factor 10; how far the posterior moved from and
+        narrowed within the prior shows what the data said.
+    """
+    if "prior" not in idata.children:
+        raise ValueError("this result has no prior group (written by an older mgbayes); refit it")
+    names = _scalar_parameters(idata, var_names, most)
+    fig, axes = _grid(len(names), ncols_max=4, width=WIDTH_2, row_height=1.9)
+    units = parameter_units(idata)
+    for ax, name in zip(axes, names):
+        post = idata["posterior"][name].values.ravel()
+        prior = idata["prior"][name].values.ravel()
+        both = np.concatenate([post, prior])
+        low, high = np.quantile(prior, [0.005, 0.995])
+        low, high = min(low, post.min()), max(high, post.max())
+        log = bool(np.all(both > 0) and high / max(low, 1e-300) > 10)
+        bins = np.geomspace(low, high, 60) if log else np.linspace(low, high, 60)
+        widths = np.diff(np.log10(bins) if log else bins)  # density per decade on a log axis
+        for values, colour, alpha, label in ((prior, GREY, 0.5, "prior"), (post, PALETTE[0], 0.8, "posterior")):
+            counts, _ = np.histogram(values, bins=bins)
+            ax.stairs(counts / (values.size * widths), bins, fill=True, color=colour, alpha=alpha, label=label,
+                      gid=label)
+        if log:
+            ax.set_xscale("log")
+        ax.set_yticks([])
+        ax.set_xlabel(_label(_symbol(name), units.get(name, "")), fontsize=8)
+    axes[0].legend(loc="best", fontsize=7)
+    return fig
+
+
+@_styled
+def rank(idata, var_names=None, *, most=8, bins=20):
+    """Rank plots: per parameter, the histogram of each chain's draws' ranks among all draws.
+
+    Every chain should be flat at the dashed line (ranks uniform): a chain
+    above it at one end sampled a different region. A visual twin of R-hat
+    (Vehtari et al. 2021).
+    """
+    names = _scalar_parameters(idata, var_names, most, group="posterior")
+    fig, axes = _grid(len(names), ncols_max=4, width=WIDTH_2, row_height=1.7)
+    for ax, name in zip(axes, names):
+        values = idata["posterior"][name].values
+        n_chain, n_draw = values.shape
+        ranks = np.argsort(np.argsort(values.ravel(), kind="stable"), kind="stable").reshape(values.shape)
+        edges = np.linspace(0, values.size, bins + 1)
+        for c in range(n_chain):
+            counts, _ = np.histogram(ranks[c], bins=edges)
+            ax.stairs(counts, edges, baseline=None, color=_colours(n_chain)[c], lw=1.0, gid=f"chain-{c}")
+        ax.set_ylim(0, None)
+        ax.axhline(n_draw / bins, color=GREY, ls="--", lw=0.8)
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_title(_symbol(name), fontsize=8)
     return fig
 
 

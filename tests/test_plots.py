@@ -356,3 +356,27 @@ def test_pareto_k_of_a_loo_result_places_iv_points_at_their_current_density(iv_c
     (bad,) = by_gid(ax, "k-bad", "collections")
     assert len(bad.get_offsets()) == int((k > 0.7).sum())
     assert ax.get_title(loc="left").startswith(f"{int((k > 0.7).sum())} of 12")
+
+
+def test_new_figures_of_a_fit(fit, series):
+    assert plots.prior_posterior(fit).axes and plots.rank(fit).axes
+    fig = plots.residuals(fit)
+    assert len(by_gid(fig.axes[0], "residual")) == len(by_gid(fig.axes[1], "residual")) >= 1
+    fig = plots.kk_residuals(series)
+    assert fig.axes[0].lines and fig.axes[0].get_xscale() == "log"
+
+
+def test_drift_falls_back_to_drifting_parameters_and_names_formulas(fit):
+    import copy
+
+    assert plots.drift_quantities(fit) == [q for q in plots.DRIFT_QUANTITIES if q in fit["posterior"]]
+    bare = copy.deepcopy(fit)
+    posterior = bare["posterior"].to_dataset().drop_vars([q for q in plots.DRIFT_QUANTITIES if q in bare["posterior"]])
+    bare["posterior"] = posterior
+    drifting = plots.drift_quantities(bare)
+    assert drifting and all("time" in bare["posterior"][q].dims for q in drifting)
+    assert plots.drift(bare).axes
+    if "R_arc" in fit["posterior"]:
+        labels = [t.get_text() for ax in plots.drift({"a": fit}, quantities=["R_arc"]).axes
+                  for t in (ax.get_legend().get_texts() if ax.get_legend() else [])]
+        assert any("R_arc = " in text for text in labels)
