@@ -44,6 +44,7 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
             section["tables"].append(checked[1])
             section["figures"].append(checked[2])
         sections.append(section)
+    sections.append(_conventions(fits))
     sections.append({"heading": "Convergence", "text": "Every fit is checked for R-hat, bulk and tail ESS, "
                      "divergences and E-BFMI; problems are listed by parameter.",
                      "tables": [convergence], "figures": []})
@@ -62,6 +63,25 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     from .study import summary
 
     log(summary(comparisons, fits, out_dir, quick=quick))
+
+
+def _conventions(fits):
+    """How the report's numbers relate to ArviZ 1.x's conventions, stated once."""
+    import math
+
+    draws = [r["posterior"].sizes["chain"] * r["posterior"].sizes["draw"] for rs in fits.values() for r in rs.values()]
+    fewest = min(draws) if draws else 0
+    arviz_k = min(1 - 1 / math.log10(fewest), 0.7) if fewest > 10 else float("nan")
+    text = (f"Intervals are equal-tailed (central) {round(100 * report.PROB)} % credible intervals; ArviZ 1.x's "
+            "default is equal-tailed 89 % (`rcParams['stats.ci_prob']`), so `arviz.summary` on the same results "
+            "gives narrower intervals unless told `ci_prob=0.94`. "
+            "`elpd_diff` has ArviZ's sign: the best hypothesis's ELPD minus this one's, so it is ≥ 0 and larger "
+            f"means worse. Pareto k is flagged above {compare.K_BAD}; ArviZ 1.x's threshold depends on the number "
+            f"of draws S, min(1 − 1/log10 S, 0.7), which is {arviz_k:.2f} for the fewest draws here (S = {fewest}), "
+            "so ArviZ may flag a few more observations than this report. Results (`fits/*.nc`) are ArviZ-ready "
+            "DataTrees: posterior and prior with their predictive draws (the posterior predictive at every "
+            "posterior draw), pointwise log-likelihood and data, a `unit` on every variable.")
+    return {"heading": "Conventions", "text": text, "tables": [], "figures": []}
 
 
 def _comparison_table(comparisons, quick):
