@@ -159,6 +159,9 @@ def _figures(name, results, data, comparison, fig_dir):
         keep(plots.prior_posterior(results[best]), f"prior_posterior_{best}",
              f"Prior (grey) and posterior (blue) of the sampled parameters of '{best}': how far the data moved "
              "and narrowed each one.")
+    keep(plots.pair(results[best]), f"pair_{best}",
+         f"Pair plot of the first sampled parameters of '{best}': posterior draws pairwise (tilted clouds are "
+         "correlated parameters) and each one's histogram.")
     keep(plots.rank(results[best]), f"rank_{best}",
          f"Rank plots of '{best}': for each parameter, each chain's histogram of ranks among all draws; flat "
          "at the dashed line when the chains agree (a visual twin of R-hat).")

@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 
 from .report import PROB, _results, parameter_units, unit_text
 
-__all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "prior_posterior", "rank", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
+__all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "prior_posterior", "pair", "rank", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
            "OKABE_ITO", "PALETTE"]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008), safe for all common colour-vision deficiencies.
@@ -633,6 +633,51 @@ def prior_posterior(idata, var_names=None, *, most=8):
         ax.set_yticks([])
         ax.set_xlabel(_label(_symbol(name), units.get(name, "")), fontsize=8)
     axes[0].legend(loc="best", fontsize=7)
+    return fig
+
+
+@_styled
+def pair(idata, var_names=None, *, most=5, points=1000):
+    """Pair (corner) plot of key parameters: pairwise scatter of posterior draws, histograms on the diagonal.
+
+    Correlations between parameters (a resistance traded against a CPE
+    exponent, a drift rate against a start value) show as tilted clouds; a
+    log axis is used for positive parameters spanning more than a factor 3.
+    ``points`` draws are shown (evenly thinned).
+    """
+    names = _scalar_parameters(idata, var_names, most, group="posterior")
+    n = len(names)
+    fig, axes = _figure(n, n, width=WIDTH_2, height=WIDTH_2 * 0.9 if n > 2 else 3.0)
+    values = {k: idata["posterior"][k].values.ravel() for k in names}
+    step = max(1, next(iter(values.values())).size // points)
+    units = parameter_units(idata)
+    logs = {k: bool(np.all(v > 0) and v.max() / v.min() > 3) for k, v in values.items()}
+    for i, yi in enumerate(names):
+        for j, xj in enumerate(names):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                ax.hist(values[xj], bins=np.geomspace(values[xj].min(), values[xj].max(), 30) if logs[xj] else 30,
+                        color=PALETTE[0], alpha=0.8)
+                ax.set_yticks([])
+            else:
+                ax.plot(values[xj][::step], values[yi][::step], ls="none", marker=".", ms=1.5, alpha=0.4,
+                        color=PALETTE[0], gid="draws")
+                if logs[yi]:
+                    ax.set_yscale("log")
+            if logs[xj]:
+                ax.set_xscale("log")
+            if i == n - 1:
+                ax.set_xlabel(_label(_symbol(xj), units.get(xj, "")), fontsize=7)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(_label(_symbol(yi), units.get(yi, "")), fontsize=7)
+            elif i != j:
+                ax.set_yticklabels([])
+            ax.tick_params(labelsize=6)
     return fig
 
 

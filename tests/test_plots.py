@@ -360,6 +360,8 @@ def test_pareto_k_of_a_loo_result_places_iv_points_at_their_current_density(iv_c
 
 def test_new_figures_of_a_fit(fit, series):
     assert plots.prior_posterior(fit).axes and plots.rank(fit).axes
+    fig = plots.pair(fit, most=3)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 6 and by_gid(fig.axes[3], "draws")
     fig = plots.residuals(fit)
     assert len(by_gid(fig.axes[0], "residual")) == len(by_gid(fig.axes[1], "residual")) >= 1
     fig = plots.kk_residuals(series)
