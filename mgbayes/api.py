@@ -217,7 +217,7 @@ def predict(result, x=None, *, time_h=None, draws=False):
         re, im = h.impedance(resolved, x, symmetric=symmetric)
         shape = (next(iter(values.values())).shape[0], t.size, x.size)
         out = np.broadcast_to(np.asarray(re) + 1j * np.asarray(im), shape)
-        if np.ndim(time_h) == 0 and time_h is not None or t.size == 1:
+        if (time_h is not None and np.ndim(time_h) == 0) or t.size == 1:  # one time: (draw, frequency)
             out = out[:, 0]
     elif h.kind == "iv":
         x = np.asarray(result["constant_data"]["j"].values if x is None else x, float)
