@@ -23,6 +23,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from . import cache, diagnostics, units
+from .errors import MgbayesError
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
 
@@ -286,8 +287,14 @@ def _add_prior(idata, hypothesis, obs, priors, seed):
     ds = xr.Dataset(prior).assign_coords(chain=[0], draw=np.arange(n))
     idata["prior"] = ds
     draws = draw_values(hypothesis, obs, ds, priors)
-    with np.errstate(all="ignore"):
-        _, mu, sigma, nu = likelihood_terms(hypothesis, obs, *draws)
+    try:
+        with np.errstate(all="ignore"):
+            _, mu, sigma, nu = likelihood_terms(hypothesis, obs, *draws)
+    except (MgbayesError, ValueError) as err:  # a formula undefined somewhere the prior reaches
+        idata.attrs["prior_predictive"] = f"not computed: {str(err).splitlines()[0]}"
+        warnings.warn(f"{hypothesis.name}: no prior_predictive group: the model is undefined for some prior "
+                      f"draws ({str(err).splitlines()[0]})", stacklevel=3)
+        return
     _add_predictive(idata, hypothesis, obs, (mu, sigma, nu), 1, np.arange(n), rng.integers(2**31),
                     group="prior_predictive")
 
