@@ -3,11 +3,12 @@
     mgbayes demo [--out DIR] [--quick]           the paper's study on shipped data
     mgbayes run STUDY.toml [--out DIR] [--quick] the same for your own study file
         [--scheduler processes|serial|local|ADDRESS] [--workers N]   where many-cell fits run
-    mgbayes fit FILE --circuit STR               Bayesian fit of one circuit
-    mgbayes compare FILE --circuit A --circuit B rank circuits by PSIS-LOO
+    mgbayes fit FILE --circuit STR [--out DIR]   Bayesian fit of one circuit
+    mgbayes compare FILE --circuit A --circuit B [--out DIR]   rank circuits by PSIS-LOO
     mgbayes calibrate STUDY.toml [--replicates N] [--experiment NAME] [--from posterior|prior]
         how often each experiment's verdict is right, on data simulated from each hypothesis
     mgbayes design STUDY.toml [--replicates N]  which measurement would separate tied hypotheses
+    mgbayes --version
 
 Errors a user can make end with one line on stderr and exit status 2;
 Ctrl-C stops with status 130.
@@ -23,7 +24,10 @@ from .errors import MgbayesError
 
 
 def _parser():
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="mgbayes", description="Bayesian hypothesis testing on electrochemical data.")
+    p.add_argument("--version", action="version", version=f"mgbayes {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the paper's whole study on the shipped demo data")
     demo.add_argument("--out", default="mgbayes-demo", help="output folder (default: mgbayes-demo)")
@@ -62,7 +66,23 @@ def _parser():
         c.add_argument("--chains", type=int, default=4)
         c.add_argument("--seed", type=int, default=1)
         c.add_argument("--unit", default="point", choices=["point", "spectrum"])
+        c.add_argument("--format", default=None, help="file format when it cannot be guessed (see mgbayes.io.FORMATS)")
+        c.add_argument("--flip-imag", action="store_true", help="the file's imaginary column is -Im(Z): negate it")
+        c.add_argument("--out", default=None,
+                       help="output folder: results (fits/*.nc), tables, figures and report, as 'mgbayes run' writes")
     return p
+
+
+#: Python keyword arguments named in library messages → the command's options.
+_OPTIONS = (("pass flip_imag=True to mgbayes.io.read", "add --flip-imag"), ("pass format=", "pass --format"),
+            ("flip_imag=True", "--flip-imag"), ("area_cm2", "--area"))
+
+
+def _cli_words(message):
+    """A library message in the command's words: options instead of Python arguments."""
+    for python, option in _OPTIONS:
+        message = message.replace(python, option)
+    return message
 
 
 def _log(message):
@@ -102,7 +122,7 @@ def _main(args, command):
             return _calibrate(args, command)
         return _circuits(args)
     except MgbayesError as err:
-        print(f"mgbayes: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"mgbayes: error: {_cli_words(str(err).splitlines()[0])}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"mgbayes: error: file not found: {err.filename}", file=sys.stderr)
@@ -137,29 +157,76 @@ def _calibrate(args, command):
 
 
 def _circuits(args):
+    import warnings
+
     import numpy as np
 
-    from . import compare, hypotheses, inference, io
+    from . import api, compare, io
+    from .diagnostics import ConvergenceWarning
 
-    data = io.read(args.file, area_cm2=args.area, symmetric=args.symmetric)
+    if args.command == "compare" and len(args.circuit) < 2:
+        print("mgbayes: error: compare needs at least two --circuit options", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", io.DataWarning)
+        data = io.read(args.file, format=args.format, area_cm2=args.area, symmetric=args.symmetric,
+                       flip_imag=args.flip_imag)
+    for w in caught:
+        print(f"mgbayes: warning: {_cli_words(str(w.message))}", file=sys.stderr)
     results = {}
-    for text in args.circuit:
-        h = hypotheses.from_table({
-            "name": text, "experiment": f"circuits on {Path(args.file).name}", "physics": f"equivalent circuit {text}",
-            "circuit": {"electrode": text, "electrodes": 1},
-        })
-        _log(f"fitting {text} ...")
-        idata = inference.fit(h, data, draws=args.draws, tune=args.draws, chains=args.chains, random_seed=args.seed)
+    for k, text in enumerate(args.circuit, start=1):
+        h = api.hypothesis(text)
+        _log(f"[{k}/{len(args.circuit)}] {text}: sampling {args.chains} chains × {args.draws} draws ({args.draws} tuning) ...")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # its text is printed below
+            idata = api.fit(h, data, draws=args.draws, tune=args.draws, chains=args.chains, seed=args.seed,
+                            progressbar=sys.stderr.isatty())
         results[text] = idata
         _log(idata.attrs["diagnostics"])
-        post = idata["posterior"].to_dataset()
+        post = idata["posterior"]
         for name in h.free_parameters() + ["noise_sigma"]:
             q = np.quantile(post[name].values, [0.03, 0.5, 0.97])
-            unit = h.circuit_parameters[name].unit if name in h.circuit_parameters else ""
-            _log(f"  {name:<14} {q[1]:12.5g}  [{q[0]:.5g}, {q[2]:.5g}] {unit}")
+            _log(f"  {name:<14} {q[1]:12.5g}  [{q[0]:.5g}, {q[2]:.5g}] {post[name].attrs.get('unit', '')}")
+    comparison = None
     if args.command == "compare":
-        _log(str(compare.compare(results, unit=args.unit)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", compare.ParetoKWarning)  # the verdict says it
+            comparison = compare.compare(results, unit=args.unit)
+        _log(_comparison_text(comparison))
+    if args.out:
+        _write_circuits(args, data, results, comparison)
     return 0
+
+
+def _comparison_text(comparison):
+    """The comparison table with the circuits as row names."""
+    cols = ["hypothesis", "rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "verdict"]
+    table = comparison.table.reset_index(drop="hypothesis" in comparison.table.columns)
+    table = table.rename(columns={"index": "hypothesis"})
+    return (f"{comparison.method}\n{table[[c for c in cols if c in table]].to_string(index=False)}\n"
+            f"{comparison.verdict}\nRule: {comparison.rule}")
+
+
+def _write_circuits(args, data, results, comparison):
+    """Results, tables, figures and report of ``fit``/``compare``, laid out as a study run's."""
+    import re
+
+    from . import inference, outputs, study
+
+    out = Path(args.out)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.file).stem)
+    experiment = study.Experiment(name=name, data_path=Path(args.file).resolve(), hypothesis_paths=[],
+                                  information={}, unit=args.unit, area_cm2=args.area, symmetric=args.symmetric,
+                                  description=f"Circuits fitted to {args.file}.")
+    for text, idata in results.items():
+        inference.save(idata, out / "fits" / name / (re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") + ".nc"))
+    title = f"{' vs '.join(results)} on {Path(args.file).name}"
+    the_study = study.Study(path=Path(args.file), title=title, experiments=[experiment])
+    comparisons = {name: comparison} if comparison is not None else {}
+    if comparison is not None:
+        comparison.experiment = comparison.table["experiment"] = name
+    outputs.write_all(the_study, out, {name: results}, {name: data}, comparisons, command=" ".join(
+        ["mgbayes", *map(shlex.quote, sys.argv[1:])]), log=_log)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Physical constants used across mgbayes, in SI units.
 
-The electrochemical values are those of ``PHYSICS.md`` (the paper's);
+The electrochemical values are those of ``docs/physics.md`` (the paper's);
 the tunnelling constants are CODATA 2018 (exact where SI fixes them).
 """
 

@@ -189,6 +189,24 @@ class Spectrum:
         """Return a copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def select(self, *, frequency_Hz=None):
+        """Return a copy with only the points in ``frequency_Hz = (low, high)`` (inclusive).
+
+        Either bound may be None (no limit). Raises :class:`DataError` when
+        fewer than 5 points remain.
+        """
+        if frequency_Hz is None:
+            return self
+        low, high = _range(frequency_Hz, "frequency_Hz", _where(self.source))
+        keep = (self.frequency >= low) & (self.frequency <= high)
+        if keep.sum() < MIN_POINTS:
+            raise DataError(
+                f"{_where(self.source)}: frequency_Hz = {list(frequency_Hz)} keeps {int(keep.sum())} of "
+                f"{self.n_points} points ({self.frequency.min():.3g}-{self.frequency.max():.3g} Hz measured); "
+                f"widen the range to keep at least {MIN_POINTS}"
+            )
+        return self.with_(frequency=self.frequency[keep], impedance=self.impedance[keep])
+
     def sorted(self, descending=True):
         """Return a copy ordered by frequency (highest first by default)."""
         order = np.argsort(self.frequency, kind="stable")
@@ -203,6 +221,19 @@ class Spectrum:
             f"Spectrum({self.n_points} points, {self.frequency.min():.3g}–{self.frequency.max():.3g} Hz"
             f"{time}{area}, symmetric={self.symmetric}, source={self.source!r})"
         )
+
+
+def _range(bounds, name, where):
+    """``(low, high)`` from a pair whose items may be None (no limit)."""
+    try:
+        low, high = bounds
+        low = -np.inf if low is None else float(low)
+        high = np.inf if high is None else float(high)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {name} = {bounds!r}; give a pair (low, high), e.g. {name}=(0.1, 1e5)") from None
+    if not low <= high:
+        raise DataError(f"{where}: {name} = {list(bounds)} has low > high; swap the bounds")
+    return low, high
 
 
 def _check_frequencies(frequency, where):
@@ -278,9 +309,61 @@ class SpectrumSeries:
         return iter(self._spectra)
 
     def __getitem__(self, index):
+        """A spectrum (``series[3]``) or a series (a slice, a list of indices or a boolean mask)."""
         if isinstance(index, slice):
             return SpectrumSeries(self._spectra[index], source=self.source)
-        return self._spectra[index]
+        if isinstance(index, (int, np.integer)):
+            return self._spectra[index]
+        return SpectrumSeries([self._spectra[k] for k in self._indices(index)], source=self.source)
+
+    def _indices(self, index):
+        where, n = _where(self.source), len(self._spectra)
+        array = np.asarray(index)
+        if array.dtype == bool:
+            if array.shape != (n,):
+                raise DataError(f"{where}: a boolean selection needs {n} values (one per spectrum), got {array.size}")
+            return np.flatnonzero(array)
+        if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
+            raise DataError(f"{where}: select spectra with an int, a slice, a non-empty list of ints or a "
+                            f"boolean mask, got {index!r}")
+        bad = array[(array < -n) | (array >= n)]
+        if bad.size:
+            raise DataError(f"{where}: spectrum index {int(bad[0])} is out of range; the series has {n} spectra (0-{n - 1})")
+        array = np.where(array < 0, array + n, array)
+        if np.unique(array).size != array.size:
+            raise DataError(f"{where}: spectrum indices {array.tolist()} repeat a spectrum; give each once")
+        return array
+
+    def select(self, *, index=None, time_h=None, frequency_Hz=None):
+        """Return the part of the series to fit.
+
+        Parameters
+        ----------
+        index : list of int or boolean mask, optional
+            Spectra to keep (positions in time order).
+        time_h : (float, float), optional
+            Keep spectra with ``low <= time_h <= high``; either bound may be None.
+        frequency_Hz : (float, float), optional
+            Keep frequencies in ``[low, high]`` in every spectrum.
+
+        Raises
+        ------
+        DataError
+            When nothing (or too little) is left, or an index is out of range.
+        """
+        where = _where(self.source)
+        spectra = list(self._spectra if index is None else (self._spectra[k] for k in self._indices(index)))
+        if time_h is not None:
+            low, high = _range(time_h, "time_h", where)
+            if np.isnan(self.time_h).all():
+                raise DataError(f"{where}: time_h = {list(time_h)} given but the spectra have no times; select by index")
+            spectra = [s for s in spectra if low <= s.time_h <= high]
+            if not spectra:
+                raise DataError(f"{where}: no spectrum has {low:g} <= time_h <= {high:g} "
+                                f"(measured {np.nanmin(self.time_h):.3g}-{np.nanmax(self.time_h):.3g} h); widen the range")
+        if frequency_Hz is not None:
+            spectra = [s.select(frequency_Hz=frequency_Hz) for s in spectra]
+        return SpectrumSeries(spectra, source=self.source)
 
     def __repr__(self):
         return f"SpectrumSeries({len(self)} spectra, source={self.source!r})"

@@ -3,7 +3,7 @@
 The paper's raw data (Zenodo 10.5281/zenodo.18746519) cannot be reached
 from here, so ``data/demo/`` holds spectra simulated from the
 charge-transfer hypothesis with the numbers the paper reports for a Mg‖Mg
-cell at OCV (PHYSICS.md): the cell arc grows linearly from 40 to
+cell at OCV (docs/physics.md): the cell arc grows linearly from 40 to
 400 kΩ·cm² in 20 h with a capacitance of about 17 µF·cm². They are labelled
 synthetic in every file and report. ``python -m mgbayes.demo`` remakes them
 byte for byte.
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hypotheses, io, simulate
+from . import hypotheses, io, resources, simulate
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
-STUDY = Path(__file__).resolve().parent.parent / "models" / "studies" / "paper.toml"
+DEMO_DIR = resources.data_dir() / "demo"
+STUDY = resources.models_dir() / "studies" / "paper.toml"
 
-#: 12 mm discs (PHYSICS.md table)
+#: 12 mm discs (docs/physics.md, measured numbers)
 AREA_CM2 = np.pi * 0.6**2
 #: The cell arc is two electrode arcs in series: R_cell = 2 R_ct and
 #: C_cell = C_dl / 2, so the paper's 40 -> 400 kOhm cm2 and 17 uF cm2 of the

@@ -43,7 +43,7 @@ def _check_positive(name, value, *, upper=None):
 
 
 def cpe_capacitance(R, T, P):
-    """Equivalent capacitance of an R‖CPE arc (Hsu–Mansfeld, PHYSICS.md Eq. 1).
+    """Equivalent capacitance of an R‖CPE arc (Hsu–Mansfeld, docs/physics.md, Eq. 1).
 
     ``C = T**(1/P) * R**((1 - P)/P)``; for ``P = 1`` it is ``T``.
 

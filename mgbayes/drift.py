@@ -43,6 +43,8 @@ LAWS = {
 
 #: suffixes whose prior is the prior of the drifting quantity itself
 VALUE_SUFFIXES = ("0", "inf")
+#: units of the time parameters (the value parameters take the unit of the drifting quantity)
+SUFFIX_UNITS = {"rate": "h-1", "tau": "h", "alpha": "1"}
 
 
 def default_time_prior(suffix, t_span):

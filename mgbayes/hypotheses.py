@@ -57,6 +57,8 @@ import numpy as np
 
 from . import drift, expressions
 from .backend import is_tensor, namespace
+from . import drift, expressions, resources
+from .backend import namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
 from .files import check_name
@@ -91,8 +93,8 @@ DEFAULT_NOISE_PRIORS = {
 _KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived"}
 
-#: Where the shipped hypotheses live (the repository's ``models/`` folder).
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: Where the shipped hypotheses live (the repository's ``models/``; package data in a wheel).
+MODELS_DIR = resources.models_dir()
 
 
 @dataclass

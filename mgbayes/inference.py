@@ -5,9 +5,12 @@ transients). Sampling starts from the best of several optimisations of the
 posterior density (a MAP point), so good data do not fail to fit for want of
 a good start. After sampling, the forward model is evaluated again with
 NumPy on the posterior draws to give the pointwise log-likelihood (Re and Im
-of one frequency point summed into one observation), a thinned posterior
-predictive, time-resolved parameters and the derived quantities; no second
-PyTensor compilation is needed for that.
+of one frequency point summed into one observation), the posterior
+predictive (at every posterior draw, as ArviZ expects), time-resolved
+parameters and the derived quantities, and on draws from the prior to give
+the ``prior`` and ``prior_predictive`` groups; no second PyTensor
+compilation is needed for that. Every variable of every group carries its
+unit in ``attrs["unit"]`` (see :mod:`mgbayes.units`).
 """
 
 import dataclasses
@@ -24,11 +27,16 @@ import xarray as xr
 from . import cache, circuits, diagnostics
 from .backend import namespace
 from .hypotheses import PER_PART
+from . import cache, diagnostics, units
+from .errors import MgbayesError
 from .observations import check_kind, observe
 from .sampler import density, resolve_sampler, sample
 
-#: Posterior-predictive draws kept in results (enough for 94 % bands).
-PREDICTIVE_DRAWS = 200
+#: Draws from the prior in the ``prior`` and ``prior_predictive`` groups (one chain).
+PRIOR_DRAWS = 500
+#: Above this many values per variable the predictive groups are stored in single precision
+#: (a noisy replicate needs no more than 7 digits; it halves the file of a long series).
+FLOAT32_VALUES = 1 << 21
 #: Observed values × draws per block when the forward model is evaluated on the posterior with NumPy.
 CHUNK_VALUES = 1 << 19
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
@@ -138,8 +146,12 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     xarray.DataTree
         Groups ``posterior`` (free, time-resolved and derived quantities),
         ``log_likelihood`` (one value per observation unit),
-        ``posterior_predictive``, ``observed_data``, ``sample_stats``;
-        attributes hold the hypothesis file text, versions and diagnostics.
+        ``posterior_predictive`` (noisy replicates ``Z``/``eta`` and the
+        noise-free model ``Z_mean``/``eta_mean`` at every posterior draw),
+        ``prior`` and ``prior_predictive`` (:data:`PRIOR_DRAWS` draws),
+        ``observed_data``, ``constant_data``, ``sample_stats``; every variable
+        has a ``unit`` attribute; attributes of the tree hold the hypothesis
+        file text, versions and diagnostics.
     """
     model, obs = model or build_model(hypothesis, data)
     check_derived(hypothesis, obs, model.mgbayes_priors)
@@ -321,10 +333,9 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     posterior = idata.posterior.to_dataset()
     priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    kept = np.unique(np.linspace(0, n_draw - 1, min(n_draw, -(-PREDICTIVE_DRAWS // n_chain))).astype(int))
+    kept = np.arange(n_draw)
     draws = draw_values(hypothesis, obs, posterior, priors)
-    ll, predictive = evaluate_draws(hypothesis, obs, draws,
-                                    keep=(np.arange(n_chain)[:, None] * n_draw + kept[None, :]).ravel())
+    ll, predictive = evaluate_draws(hypothesis, obs, draws, keep=np.arange(n_chain * n_draw))
     values, fixed, _ = draws
     resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
     pw_dims = obs.pointwise_dims
@@ -335,6 +346,8 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
     _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
     idata["constant_data"] = _constant_data(obs)
+    _add_prior(idata, hypothesis, obs, priors, random_seed)
+    label_units(idata, units.units(hypothesis, obs.unit), hypothesis.observed_name, obs.unit)
     attrs = provenance(hypothesis, obs, sampler)
     report = diagnostics.check(idata, hypothesis.name)
     attrs["diagnostics"] = report.text()
@@ -352,18 +365,85 @@ def priors_for(hypothesis, obs):
     return hypothesis.prior_table(frequency=f, impedance=z, t_span=obs.t_span)
 
 
-def _add_predictive(idata, hypothesis, obs, predictive, n_chain, keep, seed):
-    """Posterior-predictive draws and means for the draws ``keep`` of every chain."""
+def _add_predictive(idata, hypothesis, obs, predictive, n_chain, keep, seed, *, group="posterior_predictive"):
+    """Predictive draws (noisy replicates) and noise-free means for the draws ``keep`` of every chain."""
     rng = np.random.default_rng(seed)
     m, s, nu = predictive
-    noise = rng.standard_normal(m.shape) if nu is None else rng.standard_t(nu, m.shape)
-    y = (m + s * noise).reshape((n_chain, keep.size) + m.shape[1:])
+    with np.errstate(all="ignore"):  # prior draws may put the model far outside the data
+        noise = rng.standard_normal(m.shape) if nu is None else rng.standard_t(nu, m.shape)
+        y = (m + s * noise).reshape((n_chain, keep.size) + m.shape[1:])
+    dtype = np.float32 if y[0, 0].size * y.shape[0] * y.shape[1] > FLOAT32_VALUES else float
     dims = ("chain", "draw") + obs.dims
     coords = {"chain": np.arange(n_chain), "draw": keep, **{d: obs.coords[d] for d in obs.dims}}
-    idata["posterior_predictive"] = xr.Dataset({hypothesis.observed_name: xr.DataArray(y, dims=dims, coords=coords)})
     mean = m.reshape((n_chain, keep.size) + m.shape[1:])
-    idata["posterior_predictive"][f"{hypothesis.observed_name}_mean"] = xr.DataArray(mean, dims=dims, coords=coords)
+    idata[group] = xr.Dataset({
+        hypothesis.observed_name: xr.DataArray(y.astype(dtype, copy=False), dims=dims, coords=coords),
+        f"{hypothesis.observed_name}_mean": xr.DataArray(mean.astype(dtype, copy=False), dims=dims, coords=coords),
+    })
+    if group != "posterior_predictive":
+        return
     idata["observed_data"] = xr.Dataset({hypothesis.observed_name: xr.DataArray(obs.values, dims=obs.dims, coords={d: obs.coords[d] for d in obs.dims})})
+
+
+def _add_prior(idata, hypothesis, obs, priors, seed):
+    """``prior`` and ``prior_predictive`` groups: :data:`PRIOR_DRAWS` draws from the priors, with NumPy.
+
+    Each sampled variable of the posterior gets prior draws of its shape (a
+    loguniform prior's ``X_log`` too); fixed priors stay out, as they do of
+    the posterior. The prior predictive is the forward model and the noise
+    model on those draws, like the posterior predictive.
+    """
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+    posterior = idata["posterior"].to_dataset()
+    n = PRIOR_DRAWS
+    prior = {}
+    for name, p in priors.items():
+        if p.is_fixed or name not in posterior:
+            continue
+        shape = posterior[name].shape[2:]
+        value = np.asarray(p.sample(rng, (n,) + shape), dtype=float)
+        dims = ("chain", "draw") + posterior[name].dims[2:]
+        prior[name] = xr.DataArray(value[None], dims=dims, coords={d: posterior[d] for d in dims[2:] if d in posterior.coords})
+        if f"{name}_log" in posterior:
+            prior[f"{name}_log"] = np.log(prior[name])
+    ds = xr.Dataset(prior).assign_coords(chain=[0], draw=np.arange(n))
+    idata["prior"] = ds
+    draws = draw_values(hypothesis, obs, ds, priors)
+    try:
+        with np.errstate(all="ignore"):
+            _, mu, sigma, nu = likelihood_terms(hypothesis, obs, *draws)
+    except (MgbayesError, ValueError) as err:  # a formula undefined somewhere the prior reaches
+        idata.attrs["prior_predictive"] = f"not computed: {str(err).splitlines()[0]}"
+        warnings.warn(f"{hypothesis.name}: no prior_predictive group: the model is undefined for some prior "
+                      f"draws ({str(err).splitlines()[0]})", stacklevel=3)
+        return
+    _add_predictive(idata, hypothesis, obs, (mu, sigma, nu), 1, np.arange(n), rng.integers(2**31),
+                    group="prior_predictive")
+
+
+_OTHER_UNITS = {"t": "h", "j": "mA cm-2", "lp": "nat", "energy": "nat", "energy_error": "nat",
+                "max_energy_error": "nat", "process_time_diff": "s", "perf_counter_diff": "s", "perf_counter_start": "s"}
+
+
+def label_units(idata, table, observed_name, data_unit):
+    """Set ``attrs["unit"]`` on every variable of every group of a result.
+
+    ``table`` is :func:`mgbayes.units.units` of the hypothesis; observed and
+    predicted values take the data's unit, log-likelihoods are in nats.
+    """
+    for group in idata.children:
+        ds = idata[group].to_dataset()
+        for name, da in ds.data_vars.items():
+            if group in ("posterior_predictive", "prior_predictive", "observed_data") and name.startswith(observed_name):
+                unit = data_unit
+            elif group == "log_likelihood":
+                unit = "nat"
+            elif group in ("sample_stats", "constant_data"):
+                unit = da.attrs.get("unit") or _OTHER_UNITS.get(name, "1")
+            else:
+                unit = da.attrs.get("unit") or table.get(name, "")
+            da.attrs["unit"] = unit
+        idata[group] = ds
 
 
 def _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw):

@@ -1,4 +1,4 @@
-"""Current–overpotential laws for the plating hypotheses (PHYSICS.md).
+"""Current–overpotential laws for the plating hypotheses (docs/physics.md).
 
 Each law is written once with ``xp = namespace(...)`` and runs on NumPy
 arrays (simulation, least squares) and on PyTensor tensors (NUTS, with
@@ -29,6 +29,13 @@ import numpy as np
 
 from .backend import namespace
 from .constants import E_CHARGE, F, H_PLANCK, M_ELECTRON, N_MG, R_GAS, T_ROOM
+
+#: Units of the keyword arguments of the laws below (current density in mA cm-2, overpotential in V).
+UNITS = {
+    "G0": "mA cm-2 V-1", "gamma": "V-2", "eta_on": "V", "b": "V dec-1", "j_ref": "mA cm-2",
+    "j0": "mA cm-2", "j_lim": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
+    "barrier_eV": "eV", "thickness_nm": "nm", "T": "K", "n": "1", "area_factor": "1",
+}
 
 _LN10 = np.log(10.0)
 # 1 A m-2 = 0.1 mA cm-2.

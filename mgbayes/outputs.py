@@ -37,7 +37,14 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
             sections.append(_cell_section(experiment, cell_results[name], params, out_dir, fig_dir, quick))
             continue
         figures = _figures(name, fits[name], datas[name], comparisons.get(name), fig_dir)
-        sections.append(_section(experiment, comparisons.get(name), fits[name], figures, params, quick))
+        section = _section(experiment, comparisons.get(name), fits[name], figures, params, quick)
+        checked = _kk(experiment, datas[name], out_dir, fig_dir)
+        if checked is not None:
+            section["text"] += "\n\n" + checked[0]
+            section["tables"].append(checked[1])
+            section["figures"].append(checked[2])
+        sections.append(section)
+    sections.append(_conventions(fits))
     sections.append({"heading": "Convergence", "text": "Every fit is checked for R-hat, bulk and tail ESS, "
                      "divergences and E-BFMI; problems are listed by parameter.",
                      "tables": [convergence], "figures": []})
@@ -56,6 +63,25 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     from .study import summary
 
     log(summary(comparisons, fits, out_dir, quick=quick))
+
+
+def _conventions(fits):
+    """How the report's numbers relate to ArviZ 1.x's conventions, stated once."""
+    import math
+
+    draws = [r["posterior"].sizes["chain"] * r["posterior"].sizes["draw"] for rs in fits.values() for r in rs.values()]
+    fewest = min(draws) if draws else 0
+    arviz_k = min(1 - 1 / math.log10(fewest), 0.7) if fewest > 10 else float("nan")
+    text = (f"Intervals are equal-tailed (central) {round(100 * report.PROB)} % credible intervals; ArviZ 1.x's "
+            "default is equal-tailed 89 % (`rcParams['stats.ci_prob']`), so `arviz.summary` on the same results "
+            "gives narrower intervals unless told `ci_prob=0.94`. "
+            "`elpd_diff` has ArviZ's sign: the best hypothesis's ELPD minus this one's, so it is ≥ 0 and larger "
+            f"means worse. Pareto k is flagged above {compare.K_BAD}; ArviZ 1.x's threshold depends on the number "
+            f"of draws S, min(1 − 1/log10 S, 0.7), which is {arviz_k:.2f} for the fewest draws here (S = {fewest}), "
+            "so ArviZ may flag a few more observations than this report. Results (`fits/*.nc`) are ArviZ-ready "
+            "DataTrees: posterior and prior with their predictive draws (the posterior predictive at every "
+            "posterior draw), pointwise log-likelihood and data, a `unit` on every variable.")
+    return {"heading": "Conventions", "text": text, "tables": [], "figures": []}
 
 
 def _comparison_table(comparisons, quick):
@@ -94,29 +120,86 @@ def _intro(study, quick):
 
 
 def _figures(name, results, data, comparison, fig_dir):
-    """Make and save the figures of one experiment; returns PNG paths."""
+    """Make and save the figures of one experiment; returns ``(PNG path, caption)`` pairs."""
     paths = []
     best = comparison.table.hypothesis.iloc[0] if comparison is not None else next(iter(results))
     first = next(iter(results.values()))
     observed = next(iter(first["observed_data"].data_vars))
+    band = f"{round(100 * report.PROB)} %"
 
-    def keep(fig, stem):
-        paths.append(Path(plots.save(fig, fig_dir / f"{name}_{stem}")[0]))
+    def keep(fig, stem, caption):
+        paths.append((Path(plots.save(fig, fig_dir / f"{name}_{stem}")[0]), caption))
 
     if observed == "Z":
-        keep(plots.nyquist(results[best]), f"nyquist_{best}")
-        keep(plots.bode(results[best]), f"bode_{best}")
-        if len(first["observed_data"]["Z"].coords["time"]) > 1:
-            keep(plots.drift(results), "drift")
+        which = "best-ranked" if comparison is not None else "fitted"
+        keep(plots.nyquist(results[best]), f"nyquist_{best}",
+             f"Nyquist plot of the first, middle and last spectra with the {which} hypothesis, '{best}': "
+             f"data (circles), posterior median (line), {band} band of the noise-free model (dark) and of "
+             "new measurements (light).")
+        keep(plots.bode(results[best]), f"bode_{best}",
+             f"Bode plot (|Z| and phase against frequency) of the same spectra and fit ('{best}'), with {band} bands.")
+        keep(plots.residuals(results[best]), f"residuals_{best}",
+             f"Residuals of '{best}' against frequency, in % of |Z|: data minus the posterior-median model; the "
+             f"grey bands are the {band} spread the noise model expects. Structure beyond the bands is misfit.")
+        quantities = plots.drift_quantities(results)
+        if len(first["observed_data"]["Z"].coords["time"]) > 1 and quantities:
+            keep(plots.drift(results, quantities=quantities), "drift",
+                 f"Time course of {', '.join(quantities)} under each hypothesis (median and {band} band); where "
+                 "a hypothesis defines a quantity by a formula, the legend gives it, so the same name can be "
+                 "a different physical parameter in different hypotheses.")
     elif "t" in first["constant_data"]:
-        keep(plots.transients(data, results), "transients")
+        keep(plots.transients(data, results), "transients",
+             f"Overpotential transients (data) with each hypothesis's model median and {band} band, one panel "
+             "per current density.")
     else:
-        keep(plots.iv(data, results), "iv")
+        keep(plots.iv(data, results), "iv",
+             f"Overpotential against current density: data (symbols) and each hypothesis's model, evaluated on a "
+             f"fine grid of current densities (median and {band} band).")
+    if "prior" in results[best].children:
+        keep(plots.prior_posterior(results[best]), f"prior_posterior_{best}",
+             f"Prior (grey) and posterior (blue) of the sampled parameters of '{best}': how far the data moved "
+             "and narrowed each one.")
+    keep(plots.pair(results[best]), f"pair_{best}",
+         f"Pair plot of the first sampled parameters of '{best}': posterior draws pairwise (tilted clouds are "
+         "correlated parameters) and each one's histogram.")
+    keep(plots.rank(results[best]), f"rank_{best}",
+         f"Rank plots of '{best}': for each parameter, each chain's histogram of ranks among all draws; flat "
+         "at the dashed line when the chains agree (a visual twin of R-hat).")
     if comparison is not None:
-        keep(plots.comparison(comparison.table), "comparison")
+        keep(plots.comparison(comparison.table), "comparison",
+             "Model comparison on the scale of the difference to the best hypothesis (ELPD − best, PSIS-LOO, "
+             "nat) ± the standard error of the difference; the dotted line is −4, the smallest difference the "
+             "rule calls a preference. Right: verdict, stacking weight and absolute ELPD ± SE.")
         if comparison.unit != "future":  # LFO's k are of carried-forward weights, NaN at refits
-            keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}")
+            keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}",
+                 f"Pareto k̂ of every left-out observation of '{best}'; above the line (0.7) the PSIS-LOO "
+                 "estimate of that observation is unreliable (exact refits replace it where the study allows).")
     return paths
+
+
+def _kk(experiment, data, out_dir, fig_dir):
+    """``(text, table, figure)`` of the Kramers-Kronig test of an impedance experiment's spectra, or None.
+
+    With ``kk = "exclude"`` the spectra are read again, so the failing ones
+    the fits left out are shown too.
+    """
+    from . import kk, study
+
+    if experiment.kk == "off" or not isinstance(data, (kk.Spectrum, kk.SpectrumSeries)):
+        return None
+    if experiment.kk == "exclude":
+        data = study.select(study.io.read(experiment.data_path, area_cm2=experiment.area_cm2,
+                                          symmetric=experiment.symmetric), experiment.selection, experiment.name)
+    results = kk.check(data, threshold=experiment.kk_threshold)
+    frame = kk.table(data, results)
+    report.write_table(frame, out_dir / f"{experiment.name}_kk")
+    action = (" Failing spectra were left out of the fits (kk = \"exclude\")." if experiment.kk == "exclude"
+              else " Every spectrum was fitted (kk = \"flag\"; \"exclude\" leaves failing ones out).")
+    figure = plots.save(plots.kk_residuals(data, results, threshold=experiment.kk_threshold),
+                        fig_dir / f"{experiment.name}_kk")[0]
+    caption = (f"Linear Kramers-Kronig residuals of every spectrum against frequency (% of |Z|), coloured by "
+               f"time; dashed: the ±{100 * experiment.kk_threshold:g} % threshold; failing spectra drawn thicker.")
+    return kk.summary(frame) + action, ("Kramers-Kronig test per spectrum", frame), (Path(figure), caption)
 
 
 def _section(experiment, comparison, results, figures, params, quick):

@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 from . import files
 from .report import PROB, _results, parameter_units, unit_text
 
-__all__ = ["nyquist", "bode", "drift", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
+__all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "prior_posterior", "pair", "rank", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
            "OKABE_ITO", "PALETTE"]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008), safe for all common colour-vision deficiencies.
@@ -384,19 +384,59 @@ def _grid(n, *, ncols_max=3, width=WIDTH_2, row_height=2.4, **kwargs):
     return fig, flat[:n]
 
 
+#: Quantities the drift figure shows first when hypotheses define them (``[derived]``).
+DRIFT_QUANTITIES = ("R_arc", "C_dl", "f_peak")
+
+
+def drift_quantities(results, *, preferred=DRIFT_QUANTITIES, most=6):
+    """The quantities a drift figure of ``results`` can show.
+
+    The ``preferred`` ones some hypothesis defines; failing those (hypotheses
+    without a ``[derived]`` table), the time-resolved posterior variables
+    (the drifting parameters), at most ``most``. Empty when nothing varies
+    with time.
+    """
+    results = _results(results)
+    present = [q for q in preferred if any(q in r["posterior"].data_vars for r in results.values())]
+    if present:
+        return present
+    found = []
+    for r in results.values():
+        for name, da in r["posterior"].data_vars.items():
+            if "time" in da.dims and "cell" not in da.dims and not name.endswith("_z") and name not in found:
+                found.append(name)
+    return found[:most]
+
+
+def _expression(idata, name):
+    """The formula a hypothesis gives a derived quantity or transform (``"R_film + R_ct"``), or None."""
+    import tomllib
+
+    try:
+        table = tomllib.loads(idata.attrs.get("hypothesis_text", ""))
+    except tomllib.TOMLDecodeError:
+        return None
+    spec = table.get("derived", {}).get(name) or table.get("transform", {}).get(name)
+    expr = spec.get("expr") if isinstance(spec, dict) else spec
+    return " ".join(str(expr).split()) if expr and str(expr).strip() != name else None
+
+
 @_styled
-def drift(results, *, quantities=("R_arc", "C_dl", "f_peak"), prob=PROB, log=None):
+def drift(results, *, quantities=None, prob=PROB, log=None):
     """Trajectories over time of time-resolved quantities, one panel each.
 
     Parameters
     ----------
     results : DataTree or dict of str → DataTree
         One fit, or several hypotheses' fits of the same data (overlaid, one
-        colour each, labelled by the dict keys).
-    quantities : sequence of str
-        Posterior variables to draw. Quantities a hypothesis lacks are
-        skipped for it; a panel nobody has is left out. Constant quantities
-        are drawn as a flat band.
+        colour each, labelled by the dict keys and, where a hypothesis
+        defines the quantity by a formula, by that formula, e.g.
+        ``film: R_arc = R_film``, so one panel never passes different
+        physical parameters off as one).
+    quantities : sequence of str, optional
+        Posterior variables to draw; default :func:`drift_quantities`.
+        Quantities a hypothesis lacks are skipped for it; a panel nobody has
+        is left out. Constant quantities are drawn as a flat band.
     prob : float
         Mass of the equal-tailed bands.
     log : bool, optional
@@ -412,6 +452,7 @@ def drift(results, *, quantities=("R_arc", "C_dl", "f_peak"), prob=PROB, log=Non
         If no result has any of ``quantities``.
     """
     results = _results(results)
+    quantities = drift_quantities(results) if quantities is None else quantities
     present = [q for q in quantities if any(q in r["posterior"].data_vars for r in results.values())]
     if not present:
         raise ValueError(f"none of {list(quantities)} is in the results' posterior")
@@ -431,21 +472,238 @@ def drift(results, *, quantities=("R_arc", "C_dl", "f_peak"), prob=PROB, log=Non
                 tt = np.asarray(r["constant_data"]["t"].values if "t" in r["constant_data"] else [0.0], float)
                 tt = np.array([tt.min(), tt.max()])
                 lo, med, hi = (np.full(2, v) for v in _quantiles(_samples(da), prob))
-            curves.append((label, tt, lo, med, hi))
+            expr = _expression(r, q)
+            curves.append((f"{label}: {q} = {expr}" if expr else label, tt, lo, med, hi, label))
         lows = np.concatenate([c[2] for c in curves])
         highs = np.concatenate([c[4] for c in curves])
         use_log = log if log is not None else bool(np.all(lows > 0) and highs.max() / lows.min() > 10)
         factor, shown = _display(unit, np.concatenate([c[3] for c in curves]), log=use_log)
-        for k, (label, tt, lo, med, hi) in enumerate(curves):
+        for k, (text, tt, lo, med, hi, label) in enumerate(curves):
             ax.fill_between(tt, lo * factor, hi * factor, color=colours[label], alpha=0.3, lw=0, gid="band-model")
             ax.plot(tt, med * factor, color=colours[label], ls=_DASHES[k % len(_DASHES)], ms=3,
                     marker=_MARKERS[list(results).index(label) % len(_MARKERS)] if tt.size > 2 else None,
-                    label=label, gid="median")
+                    label=text, gid="median")
         if use_log:
             _log_scale(ax, "y", np.concatenate([lows, highs]) * factor)
         ax.set_xlabel(_label("$t$", "h"))
         ax.set_ylabel(_label(_symbol(q), shown))
-    axes[0].legend(loc="best")
+        if any(c[0] != c[5] for c in curves) or ax is axes[0]:
+            ax.legend(loc="best", fontsize=7 if any(c[0] != c[5] for c in curves) else None)
+    return fig
+
+
+@_styled
+def kk_residuals(data, results=None, *, threshold=0.01):
+    """Linear Kramers–Kronig residuals against frequency, real and imaginary parts, every spectrum.
+
+    Parameters
+    ----------
+    data : Spectrum or SpectrumSeries
+    results : list of mgbayes.validation.KKResult, optional
+        From :func:`mgbayes.kk.check` (computed when not given).
+    threshold : float
+        The pass threshold (fraction of ``|Z|``), drawn as dashed lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Residuals in % of ``|Z|``; spectra coloured by time (cividis), those
+        that fail drawn thicker.
+    """
+    from . import kk
+
+    spectra = kk.spectra(data)
+    results = kk.check(data, threshold=threshold) if results is None else results
+    fig, axes = _figure(1, 2, width=WIDTH_2, height=2.6, sharey=True)
+    times = np.array([np.nan if s.time_h is None else s.time_h for s in spectra])
+    order = np.nan_to_num(times, nan=0.0) if np.isfinite(times).any() else np.arange(len(spectra), dtype=float)
+    span = np.ptp(order) or 1.0
+    cmap = matplotlib.colormaps["cividis"]
+    for ax, part, name in ((axes[0, 0], "residuals_real", "real"), (axes[0, 1], "residuals_imag", "imaginary")):
+        for k, r in enumerate(results):
+            colour = cmap(0.9 * (order[k] - order.min()) / span)
+            ax.plot(r.frequency, 100 * getattr(r, part), color=colour, lw=1.6 if not r.passed else 0.7,
+                    alpha=1.0 if not r.passed else 0.6, gid="failed" if not r.passed else "passed")
+        for sign in (-1, 1):
+            ax.axhline(sign * 100 * threshold, color=GREY, ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(_label("$f$", "Hz"))
+        ax.set_title(f"{name} part", loc="left")
+    axes[0, 0].set_ylabel("residual / % of |Z|")
+    if len(spectra) > 1:
+        norm = matplotlib.colors.Normalize(order.min(), order.min() + span / 0.9)
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, 1])
+        bar.set_label(_label("$t$", "h") if np.isfinite(times).any() else "spectrum")
+    return fig
+
+
+@_styled
+def residuals(idata, *, times=None, prob=PROB):
+    """Fit residuals against frequency: (data − posterior-median model) / |model|, real and imaginary.
+
+    Parameters
+    ----------
+    idata : DataTree
+        An impedance fit.
+    times : list of float or "all", optional
+        Spectra to draw (nearest times); default the first, middle and last.
+    prob : float
+        Mass of the band of the relative predictive spread (noise model), grey.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Systematic structure (waves, a trend at low frequency) says the model
+        misses something that the noise model does not cover.
+    """
+    t, f, z, unit, tree = _impedance_source(idata)
+    picks = _select_times(t, "all" if len(t) <= 3 else times)
+    mean = _samples(tree["posterior_predictive"]["Z_mean"], "time", "frequency", "part")
+    mean = np.median(mean[..., 0], axis=0) + 1j * np.median(mean[..., 1], axis=0)
+    predictive = tree["posterior_predictive"]["Z"]
+    fig, axes = _figure(1, 2, width=WIDTH_2, height=2.6, sharey=True)
+    colours = _colours(len(picks))
+    for colour, k in zip(colours, picks):
+        scale = np.abs(mean[k])
+        for ax, part in ((axes[0, 0], "real"), (axes[0, 1], "imag")):
+            pick = (lambda x: x.real) if part == "real" else (lambda x: x.imag)
+            spread = _samples(predictive.isel(time=k).sel(part="re" if part == "real" else "im"), "frequency")
+            lo, _, hi = _quantiles((spread - pick(mean[k])) / scale * 100, prob)
+            ax.fill_between(f, lo, hi, color=colour, alpha=0.15, lw=0, gid="band-predictive")
+            ax.plot(f, 100 * (pick(z[k]) - pick(mean[k])) / scale, color=colour, marker="o", ms=2.5, lw=0.8,
+                    label=_time_text(t[k]), gid="residual")
+    for ax, name in ((axes[0, 0], "real part"), (axes[0, 1], "imaginary part")):
+        ax.axhline(0.0, color=GREY, lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(_label("$f$", "Hz"))
+        ax.set_title(name, loc="left")
+    axes[0, 0].set_ylabel("residual / % of |Z|")
+    axes[0, 1].legend(loc="best")
+    return fig
+
+
+def _scalar_parameters(idata, var_names, most, group="prior"):
+    """Sampled scalar parameters present in ``group`` and the posterior (or ``var_names``)."""
+    if var_names is not None:
+        return list(var_names)
+    posterior = idata["posterior"]
+    names = [n for n, da in posterior.data_vars.items() if da.dims == ("chain", "draw") and not n.endswith("_log")
+             and (group not in idata.children or n in idata[group].data_vars)]
+    return names[:most]
+
+
+@_styled
+def prior_posterior(idata, var_names=None, *, most=8):
+    """Prior (grey) against posterior (colour) of the sampled parameters, one panel each.
+
+    Parameters
+    ----------
+    idata : DataTree
+        A result with ``prior`` and ``posterior`` groups.
+    var_names : list of str, optional
+        Default: the scalar sampled parameters, at most ``most``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Histograms as densities, on a log axis for positive quantities that
+        span more than a factor 10; how far the posterior moved from and
+        narrowed within the prior shows what the data said.
+    """
+    if "prior" not in idata.children:
+        raise ValueError("this result has no prior group (written by an older mgbayes); refit it")
+    names = _scalar_parameters(idata, var_names, most)
+    fig, axes = _grid(len(names), ncols_max=4, width=WIDTH_2, row_height=1.9)
+    units = parameter_units(idata)
+    for ax, name in zip(axes, names):
+        post = idata["posterior"][name].values.ravel()
+        prior = idata["prior"][name].values.ravel()
+        both = np.concatenate([post, prior])
+        low, high = np.quantile(prior, [0.005, 0.995])
+        low, high = min(low, post.min()), max(high, post.max())
+        log = bool(np.all(both > 0) and high / max(low, 1e-300) > 10)
+        bins = np.geomspace(low, high, 60) if log else np.linspace(low, high, 60)
+        widths = np.diff(np.log10(bins) if log else bins)  # density per decade on a log axis
+        for values, colour, alpha, label in ((prior, GREY, 0.5, "prior"), (post, PALETTE[0], 0.8, "posterior")):
+            counts, _ = np.histogram(values, bins=bins)
+            ax.stairs(counts / (values.size * widths), bins, fill=True, color=colour, alpha=alpha, label=label,
+                      gid=label)
+        if log:
+            ax.set_xscale("log")
+        ax.set_yticks([])
+        ax.set_xlabel(_label(_symbol(name), units.get(name, "")), fontsize=8)
+    axes[0].legend(loc="best", fontsize=7)
+    return fig
+
+
+@_styled
+def pair(idata, var_names=None, *, most=5, points=1000):
+    """Pair (corner) plot of key parameters: pairwise scatter of posterior draws, histograms on the diagonal.
+
+    Correlations between parameters (a resistance traded against a CPE
+    exponent, a drift rate against a start value) show as tilted clouds; a
+    log axis is used for positive parameters spanning more than a factor 3.
+    ``points`` draws are shown (evenly thinned).
+    """
+    names = _scalar_parameters(idata, var_names, most, group="posterior")
+    n = len(names)
+    fig, axes = _figure(n, n, width=WIDTH_2, height=WIDTH_2 * 0.9 if n > 2 else 3.0)
+    values = {k: idata["posterior"][k].values.ravel() for k in names}
+    step = max(1, next(iter(values.values())).size // points)
+    units = parameter_units(idata)
+    logs = {k: bool(np.all(v > 0) and v.max() / v.min() > 3) for k, v in values.items()}
+    for i, yi in enumerate(names):
+        for j, xj in enumerate(names):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                ax.hist(values[xj], bins=np.geomspace(values[xj].min(), values[xj].max(), 30) if logs[xj] else 30,
+                        color=PALETTE[0], alpha=0.8)
+                ax.set_yticks([])
+            else:
+                ax.plot(values[xj][::step], values[yi][::step], ls="none", marker=".", ms=1.5, alpha=0.4,
+                        color=PALETTE[0], gid="draws")
+                if logs[yi]:
+                    ax.set_yscale("log")
+            if logs[xj]:
+                ax.set_xscale("log")
+            if i == n - 1:
+                ax.set_xlabel(_label(_symbol(xj), units.get(xj, "")), fontsize=7)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(_label(_symbol(yi), units.get(yi, "")), fontsize=7)
+            elif i != j:
+                ax.set_yticklabels([])
+            ax.tick_params(labelsize=6)
+    return fig
+
+
+@_styled
+def rank(idata, var_names=None, *, most=8, bins=20):
+    """Rank plots: per parameter, the histogram of each chain's draws' ranks among all draws.
+
+    Every chain should be flat at the dashed line (ranks uniform): a chain
+    above it at one end sampled a different region. A visual twin of R-hat
+    (Vehtari et al. 2021).
+    """
+    names = _scalar_parameters(idata, var_names, most, group="posterior")
+    fig, axes = _grid(len(names), ncols_max=4, width=WIDTH_2, row_height=1.7)
+    for ax, name in zip(axes, names):
+        values = idata["posterior"][name].values
+        n_chain, n_draw = values.shape
+        ranks = np.argsort(np.argsort(values.ravel(), kind="stable"), kind="stable").reshape(values.shape)
+        edges = np.linspace(0, values.size, bins + 1)
+        for c in range(n_chain):
+            counts, _ = np.histogram(ranks[c], bins=edges)
+            ax.stairs(counts, edges, baseline=None, color=_colours(n_chain)[c], lw=1.0, gid=f"chain-{c}")
+        ax.set_ylim(0, None)
+        ax.axhline(n_draw / bins, color=GREY, ls="--", lw=0.8)
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_title(_symbol(name), fontsize=8)
     return fig
 
 
@@ -463,6 +721,39 @@ def _mean_draws(idata):
     pp = idata["posterior_predictive"]
     name = "eta_mean" if "eta_mean" in pp else next(n for n in pp.data_vars if n.endswith("_mean"))
     return _samples(pp[name], "point")
+
+
+#: Points of the smooth model curves of :func:`iv` (log-spaced over the measured currents).
+CURVE_POINTS = 120
+
+
+def _smooth_mean(idata, j, cell=None, *, n=CURVE_POINTS):
+    """``(grid, draws)``: the model's mean overpotential [V] at ``n`` log-spaced current densities.
+
+    Evaluated with NumPy from the posterior draws and the hypothesis stored
+    in the result, so the curve between measured currents is the model's,
+    not a straight segment; ``cell`` picks a cell's own parameters in a
+    hierarchical fit. None when the result holds no hypothesis.
+    """
+    from .hypotheses import from_table
+    from .inference import posterior_values
+    import tomllib
+
+    text = idata.attrs.get("hypothesis_text", "")
+    if not text or len(j) < 2 or np.min(j) <= 0:
+        return None
+    h = from_table(tomllib.loads(text), text=text)
+    if h.kind != "iv":
+        return None
+    grid = np.geomspace(np.min(j), np.max(j), n)
+    fixed = {k: np.asarray(p.args["value"]) for k, p in h.prior_table().items() if p.is_fixed}
+    values = posterior_values(idata["posterior"].to_dataset(), [k for k in h.free_parameters() if k not in fixed])
+    index = None if cell is None else np.full(n, int(cell))
+    with np.errstate(all="ignore"):
+        resolved = h.resolve({**values, **fixed}, {"j": grid}, cell_index=index)
+        eta = np.asarray(h.overpotential(resolved), float)
+    draws = next(iter(values.values())).shape[0]
+    return grid, np.broadcast_to(eta, (draws, n))
 
 
 def _point_groups(idata, x):
@@ -527,14 +818,20 @@ def iv(curve, idatas=None, *, prob=PROB, overlay=None, ax=None):
             draws = _mean_draws(r) * 1e3
             jj = np.asarray(r["constant_data"]["j"].values, float)
             for first, (c, sel) in enumerate(_point_groups(r, jj)):
-                lo, med, hi = _quantiles(draws[:, sel], prob)
+                smooth = _smooth_mean(r, jj[sel], c)
+                if smooth is None:  # no stored hypothesis: the model at the measured currents
+                    lo, med, hi = _quantiles(draws[:, sel], prob)
+                    grid = jj[sel]
+                else:
+                    grid, values = smooth
+                    lo, med, hi = _quantiles(values * 1e3, prob)
                 if overlay or c is None:
                     colour = hyp_colours[label] if overlay else DATA_COLOUR
                 else:
                     colour = cell_colours.get(cells[c] if c < len(cells) else c, GREY)
-                ax_.fill_between(jj[sel], lo, hi, color=colour, alpha=0.3, lw=0, gid="band-model")
+                ax_.fill_between(grid, lo, hi, color=colour, alpha=0.3, lw=0, gid="band-model")
                 name = label if overlay else ("model" if c is None else None)
-                ax_.plot(jj[sel], med, color=colour, lw=1.2, gid="median", label=name if first == 0 else None)
+                ax_.plot(grid, med, color=colour, lw=1.2, gid="median", label=name if first == 0 else None)
         for k, cell in enumerate(cells):
             sel = cell_of_point == cell
             colour = DATA_COLOUR if overlay else cell_colours[cell]
@@ -624,10 +921,13 @@ def comparison(table, *, ax=None):
 
     Notes
     -----
-    Filled circles: ELPD ± SE of each hypothesis. Open triangles (all but
-    the best): the same ELPD with the standard error of the *difference* to
-    the best (``dse``), which decides the verdict. The dashed line is the
-    best ELPD. The right-hand labels give the verdict and stacking weight.
+    Drawn on the scale of the difference to the best hypothesis
+    (ELPD − ELPD_best ≤ 0), because a difference of 10 beside ELPDs of
+    −13 000 is invisible on the absolute scale. Filled circles: the
+    difference ± the standard error of the difference (``dse``), which
+    decides the verdict; the best sits at 0. The dotted line marks −4, the
+    smallest difference the rule can call a preference. The right-hand
+    labels give the verdict, the stacking weight and the absolute ELPD ± SE.
     """
     table = getattr(table, "table", table)
     groups = list(table.groupby("experiment", sort=False)) if "experiment" in table else [("", table)]
@@ -643,15 +943,14 @@ def comparison(table, *, ax=None):
         g = g.sort_values("rank")
         n = len(g)
         y = np.arange(n)[::-1].astype(float)
-        best = float(g["elpd_loo"].iloc[0])
-        ax_.axvline(best, color=GREY, ls="--", lw=0.8)
-        elpd, se = g["elpd_loo"].to_numpy(float), g["se"].to_numpy(float)
-        ax_.errorbar(elpd, y, xerr=se, fmt="o", color="black", ms=5, capsize=2, lw=1.0,
-                     label="ELPD ± SE", gid="elpd")
-        rest = g.iloc[1:]
-        if len(rest):
-            ax_.errorbar(elpd[1:], y[1:] - 0.28, xerr=rest["dse"].to_numpy(float), fmt="^", color=GREY,
-                         mfc="white", ms=5, capsize=2, lw=1.0, label="difference to best ± SE", gid="diff")
+        diff = -g["elpd_diff"].to_numpy(float)
+        dse = np.nan_to_num(g["dse"].to_numpy(float))
+        ax_.axvline(0.0, color=GREY, ls="--", lw=0.8)
+        ax_.axvline(-4.0, color=GREY, ls=":", lw=0.8, label="−4: smallest preference")
+        ax_.errorbar(diff, y, xerr=dse, fmt="o", color="black", ms=5, capsize=2, lw=1.0,
+                     label="difference to best ± SE", gid="diff")
+        low = float(np.min(diff - dse)) if n > 1 else -5.0
+        ax_.set_xlim(min(low, -5.0) * 1.1, max(0.05 * abs(low), 0.5))
         ax_.set_yticks(y, [str(h) for h in g["hypothesis"]])
         ax_.set_ylim(-0.7, n - 0.4)
         right = ax_.twinx()
@@ -661,7 +960,7 @@ def comparison(table, *, ax=None):
         right.spines["right"].set_visible(False)
         right.spines["top"].set_visible(False)
         ax_.xaxis.set_major_locator(ticker.MaxNLocator(5))
-        ax_.set_xlabel(_label("ELPD (PSIS-LOO)", "nat"))
+        ax_.set_xlabel(_label("ELPD − best ELPD (PSIS-LOO)", "nat"))
         if experiment:
             ax_.set_title(str(experiment), loc="left")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -679,6 +978,9 @@ def _right_label(row):
         parts.append(f"w = {weight:.2f}")
     bad = getattr(row, "n_bad_k", 0)
     text = ", ".join(p for p in parts if p)
+    elpd, se = getattr(row, "elpd_loo", np.nan), getattr(row, "se", np.nan)
+    if np.isfinite(elpd):
+        text += f"\nELPD {elpd:.5g} ± {se:.2g}"
     if bad and bad > 0:
         text += f"\n{int(bad)} with k > 0.7"
     return text

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import files
+from . import kinetics, units
 
 __all__ = [
     "parameter_table", "convergence_table", "write_table", "write_report",
@@ -106,132 +107,37 @@ def unit_text(unit, style="unicode"):
     return "$" + r"\,".join(parts) + "$"
 
 
-def _area_unit(unit, per_area):
-    """Unit of an element parameter (declared for Ohm) when impedance is in Ohm cm2."""
-    if not per_area or unit in ("", "1", "s", "h"):
-        return unit
-    if "Ohm" in unit:
-        return unit.replace("Ohm", "Ohm cm2", 1)
-    if unit.startswith(("F", "H")):
-        return unit + (" cm-2" if unit.startswith("F") else " cm2")
-    return unit
-
-
-#: Units of the keyword arguments of the kinetic laws in :mod:`mgbayes.kinetics`.
-KINETIC_UNITS = {
-    "G0": "mA cm-2 V-1", "gamma": "V-2", "eta_on": "V", "b": "V dec-1", "j_ref": "mA cm-2",
-    "j0": "mA cm-2", "j_lim": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
-    "barrier_eV": "eV", "thickness_nm": "nm", "T": "K", "n": "1",
-}
-_DRIFT_SUFFIX_UNITS = {"rate": "h-1", "tau": "h", "alpha": "1"}
+#: Units of the keyword arguments of the kinetic laws (defined in :mod:`mgbayes.kinetics`).
+KINETIC_UNITS = kinetics.UNITS
 
 
 def _hypothesis(idata):
     """The Hypothesis stored in a result's attributes, or None."""
     text = idata.attrs.get("hypothesis_text", "")
     if not text:
-        return None, {}
+        return None
     try:
-        table = tomllib.loads(text)
         from .hypotheses import from_table
 
-        return from_table(table, path=idata.attrs.get("hypothesis_file") or None, text=text), table
-    except Exception:  # an old or foreign file: fall back to attributes and names
-        try:
-            return None, tomllib.loads(text)
-        except Exception:
-            return None, {}
+        return from_table(tomllib.loads(text), path=idata.attrs.get("hypothesis_file") or None, text=text)
+    except Exception:  # an old or foreign file: the variables' own attributes only
+        return None
 
 
 def parameter_units(idata):
     """Unit of every posterior variable of a result, as an ASCII string.
 
-    Taken, in order, from the variable's ``unit`` attribute; a ``unit`` key
-    in its prior in the hypothesis file (``R_e = { dist = ..., unit =
-    "Ohm cm2" }``, the surest way); the circuit element that declares it
-    (area-normalised when the data are in Ohm cm2); the kinetic law's
-    keyword it is passed as; the usual symbols (``R...`` a resistance and
-    ``C...`` a capacitance in impedance hypotheses, ``eta...`` an
-    overpotential in V in I–V and transient ones); the drift law or
-    hierarchy that defines it (``X_0`` takes the unit of ``X``, ``X_rate``
-    is h-1). ``""`` where none of these says.
+    A fit sets each variable's ``unit`` attribute where the quantity is
+    defined (:mod:`mgbayes.units`); this reads it. Results written before
+    that fall back to :func:`mgbayes.units.units` of the hypothesis stored
+    in the result, and results without one to the usual symbols
+    (:func:`mgbayes.units.by_symbol`). ``""`` where none says.
     """
     posterior = idata["posterior"]
-    hyp, table = _hypothesis(idata)
-    per_area = "cm2" in str(idata.attrs.get("data_unit", ""))
-    data_unit = str(idata.attrs.get("data_unit", ""))
-    known = {}
-    for name, spec in table.get("priors", {}).items():
-        if isinstance(spec, dict) and spec.get("unit"):
-            known[name] = str(spec["unit"])
-    if hyp is not None:
-        for name, param in hyp.circuit_parameters.items():
-            known.setdefault(name, _area_unit(param.unit, per_area))
-        if hyp.response:
-            for kw, arg in re.findall(r"(\w+)\s*=\s*(\w+)", hyp.response):
-                if kw in KINETIC_UNITS:
-                    known.setdefault(arg, KINETIC_UNITS[kw])
-            for name in re.findall(r"\b\w+\b", hyp.response):
-                if name in KINETIC_UNITS:
-                    known.setdefault(name, KINETIC_UNITS[name])
-        for spec_name, spec in hyp.derived.items():
-            if spec.get("unit"):
-                known.setdefault(spec_name, spec["unit"])
-        derived_names = {f"{b}_{x}" for b, law in hyp.drift.items() for x in _drift_suffixes(law)}
-        derived_names |= {f"{b}_{x}" for b in hyp.hierarchy for x in ("mu", "sd", "z")}
-        own = [n for n in hyp.free_parameters() if n not in derived_names]
-        own += [*hyp.drift, *hyp.transform, *hyp.hierarchy]
-        if hyp.kind == "impedance":  # the usual symbols: R... a resistance, C... a capacitance
-            for name in own:
-                if re.match(r"R(_|\d|$)", name):
-                    known.setdefault(name, _area_unit("Ohm", per_area))
-                elif re.match(r"C(_|\d|$)", name):
-                    known.setdefault(name, _area_unit("F", per_area))
-        if hyp.kind in ("iv", "transient"):  # overpotentials are in V in these hypotheses
-            for name in own:
-                if re.match(r"eta(_|$)", name):
-                    known.setdefault(name, "V")
-        noise_unit = {"proportional": "1", "student_t": "1", "absolute": data_unit}.get(hyp.noise_model, "")
-        if hyp.noise_model == "student_t" and hyp.kind != "impedance":
-            noise_unit = data_unit
-        known.setdefault("noise_sigma", noise_unit)
-        known.setdefault("noise_nu", "1")
-    units = {}
-    for name in posterior.data_vars:
-        units[name] = _unit_of(name, posterior[name].attrs.get("unit", ""), known, hyp)
-    return units
-
-
-def _unit_of(name, attr, known, hyp):
-    if attr:
-        return str(attr)
-    if name in known:
-        return known[name]
-    if hyp is not None:
-        for base, law in hyp.drift.items():
-            for suffix in _drift_suffixes(law):
-                if name == f"{base}_{suffix}":
-                    return _DRIFT_SUFFIX_UNITS.get(suffix, known.get(base, ""))
-        for base, spec in hyp.hierarchy.items():
-            if name == f"{base}_mu":
-                return known.get(base, "")
-            if name == f"{base}_sd":
-                return known.get(base, "") if spec["scale"] == "additive" else "1"
-            if name == f"{base}_z":
-                return "1"
-    if name.endswith("_nm"):
-        return "nm"
-    if name.endswith("_h"):
-        return "h"
-    if name in ("permittivity", "noise_nu") or name.endswith("_P"):
-        return "1"
-    return ""
-
-
-def _drift_suffixes(law):
-    from . import drift
-
-    return drift.LAWS.get(law, (None, ()))[1]
+    hyp = _hypothesis(idata)
+    known = units.units(hyp, str(idata.attrs.get("data_unit", ""))) if hyp is not None else {}
+    return {name: str(posterior[name].attrs.get("unit") or known.get(name) or units.by_symbol(name, "", False))
+            for name in posterior.data_vars}
 
 
 # --- tables ------------------------------------------------------------------------
@@ -578,9 +484,26 @@ def _paragraphs(text):
     return [p.strip() for p in re.split(r"\n\s*\n", str(text or "")) if p.strip()]
 
 
+def _markdown():
+    """The Markdown renderer of the HTML report: CommonMark with tables, raw HTML escaped.
+
+    markdown-it-py (a dependency for this) renders what the Markdown report
+    says, so emphasis, code, lists and links read the same in both files,
+    instead of a hand-written subset leaving ``**`` in the HTML.
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _block_html(text):
+    """A paragraph (or list) of Markdown as HTML."""
+    return _markdown().render(str(text)).strip()
+
+
 def _inline_html(text):
-    escaped = html.escape(" ".join(text.split()))
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    """One line of Markdown (a caption, a banner) as inline HTML."""
+    return _markdown().renderInline(" ".join(str(text).split()))
 
 
 def write_report(out_dir, *, title, sections, provenance=None):
@@ -594,7 +517,7 @@ def write_report(out_dir, *, title, sections, provenance=None):
     sections : list of dict
         Each ``{"heading": str, "text": str, "tables": [...], "figures": [...]}``
         (all but ``heading`` optional). Text is plain paragraphs separated by
-        blank lines (```code``` allowed). Tables are DataFrames or
+        blank lines, in Markdown (rendered to HTML by markdown-it-py). Tables are DataFrames or
         ``(caption, DataFrame)``; figures are PNG paths or ``(path, caption)``.
     provenance : dict, optional
         Printed as a table at the top (e.g. ``command``, ``versions``,
@@ -618,8 +541,7 @@ def write_report(out_dir, *, title, sections, provenance=None):
     body = [f"<h1>{html.escape(title)}</h1>"]
     if banner:
         md += [f"> {banner}", ""]
-        strong = html.escape(banner).replace("**synthetic data**", "<strong>synthetic data</strong>")
-        body.append(f'<p class="banner">{strong}</p>')
+        body.append(f'<p class="banner">{_inline_html(banner)}</p>')
     if len(prov):
         md += ["## Provenance", "", to_markdown(prov)]
         body += ["<h2>Provenance</h2>", to_html(prov)]
@@ -629,23 +551,23 @@ def write_report(out_dir, *, title, sections, provenance=None):
         body.append(f"<h2>{html.escape(heading)}</h2>")
         for paragraph in _paragraphs(section.get("text")):
             md += [paragraph, ""]
-            body.append(f"<p>{_inline_html(paragraph)}</p>")
+            body.append(_block_html(paragraph))
         for caption, df in _items(section.get("tables")):
             if caption:
                 md += [f"*{caption}*", ""]
-                body.append(f'<p class="caption">{html.escape(caption)}</p>')
+                body.append(f'<p class="caption">{_inline_html(caption)}</p>')
             md += [to_markdown(df)]
             body.append(to_html(df))
         for caption, path in _items(section.get("figures")):
             path = Path(path)
             if not path.is_file():
                 raise FileNotFoundError(f"report section {heading!r}: figure {path} does not exist")
-            alt = caption or path.stem
+            alt = re.sub(r"[*`]", "", caption) if caption else path.stem
             md += [f"![{alt}]({Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()})", ""]
             if caption:
                 md += [f"*{caption}*", ""]
             encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-            cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+            cap = f"<figcaption>{_inline_html(caption)}</figcaption>" if caption else ""
             body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">{cap}</figure>')
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"

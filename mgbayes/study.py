@@ -65,7 +65,9 @@ from .files import check_name, check_writable, lock
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
                     "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling", "decimal",
-                    "design"}  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
+                    "design",  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
+                    *("spectra", "time_h", "frequency_Hz"),  # selection keys, see _selection
+                    "kk", "kk_threshold"}  # Kramers-Kronig pre-check, see mgbayes.kk
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -90,6 +92,9 @@ class Experiment:
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
     decimal: str | None = None  # decimal separator of the data files (None: detected per file)
+    selection: dict = field(default_factory=dict)  # SpectrumSeries.select keywords: index, time_h, frequency_Hz
+    kk: str = "flag"  # failing spectra: "flag" (report), "exclude" (not fitted) or "off"
+    kk_threshold: float = 0.05  # mgbayes.kk.THRESHOLD
 
 
 @dataclass
@@ -225,6 +230,7 @@ def _experiment(table, path, defaults, provenance, k):
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling, decimal=table.get("decimal"),
+        selection=_selection(table, where), **_kk_options(table, where),
     )
 
 
@@ -251,6 +257,46 @@ def _check_types(table, where):
             raise HypothesisError(f"{where}: {key} = {table[key]!r}; expected {expected}")
 
 
+def _kk_options(table, where):
+    from . import kk
+
+    action = table.get("kk", "flag")
+    if action not in kk.ACTIONS:
+        raise HypothesisError(f"{where}: kk = {action!r}; use one of {', '.join(map(repr, kk.ACTIONS))}")
+    threshold = table.get("kk_threshold", kk.THRESHOLD)
+    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise HypothesisError(f"{where}: kk_threshold = {threshold!r}; a fraction of |Z| such as 0.01 (1 %)")
+    return {"kk": action, "kk_threshold": float(threshold)}
+
+
+def _selection(table, where):
+    """The part of the spectra to fit: ``spectra = [0, 5, 9]``, ``time_h = [0, 20]``, ``frequency_Hz = [0.1, 1e5]``."""
+    selection = {}
+    for key, name in (("spectra", "index"), ("time_h", "time_h"), ("frequency_Hz", "frequency_Hz")):
+        if key not in table:
+            continue
+        value = table[key]
+        pair = key != "spectra"
+        ok = isinstance(value, list) and all(isinstance(v, int if not pair else (int, float)) for v in value)
+        if not ok or (pair and len(value) != 2) or not value:
+            example = "[0, 5, 9]" if not pair else ("[0, 20]" if key == "time_h" else "[0.1, 1e5]")
+            raise HypothesisError(f"{where}: {key} = {value!r}; expected a list such as {key} = {example}")
+        selection[name] = value
+    return selection
+
+
+def select(data, selection, where):
+    """Apply an experiment's selection keys to impedance data (a Spectrum or a SpectrumSeries)."""
+    from .data import Spectrum
+
+    if not selection:
+        return data
+    if isinstance(data, Spectrum) and set(selection) - {"frequency_Hz"}:
+        raise HypothesisError(f"{where}: spectra / time_h select spectra of a series, but the file holds one "
+                              "spectrum; remove those keys")
+    return data.select(**selection)
+
+
 def load_data(experiment, kind):
     """Read an experiment's data file for hypotheses of ``kind`` (with its declared decimal separator)."""
     with io.decimal_separator(experiment.decimal):
@@ -264,7 +310,28 @@ def _load_data(experiment, kind):
         return curve.select(process=experiment.process) if experiment.process else curve
     if kind == "transient":
         return io.read_transients(path, area_cm2=experiment.area_cm2) if path.suffix == ".mpt" else io.read_transients(path)
-    return io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
+    data = io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
+    data = select(data, experiment.selection, f"experiment {experiment.name!r}")
+    if experiment.kk == "exclude":
+        from . import kk
+
+        data = kk.exclude_failed(data, kk_table(experiment, data), where=f"experiment {experiment.name!r}")
+    return data
+
+
+def kk_table(experiment, data=None):
+    """Linear Kramers-Kronig test of each selected spectrum (:func:`mgbayes.kk.table`); None if ``kk = "off"``.
+
+    ``data``: the spectra, if already read (before any exclusion).
+    """
+    from . import kk
+
+    if experiment.kk == "off":
+        return None
+    if data is None:
+        data = select(io.read(experiment.data_path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric),
+                      experiment.selection, f"experiment {experiment.name!r}")
+    return kk.table(data, kk.check(data, threshold=experiment.kk_threshold))
 
 
 def load_hypotheses(experiment):
@@ -289,7 +356,9 @@ def fit_key(experiment, hypothesis, sampler):
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
                          "process": experiment.process, "code": cache.code_version(),
-                         **({"decimal": experiment.decimal} if experiment.decimal else {})}, sort_keys=True).encode())
+                         **({"decimal": experiment.decimal} if experiment.decimal else {}),
+                         **({"selection": experiment.selection} if experiment.selection else {}),
+                         **({"kk": experiment.kk_threshold} if experiment.kk == "exclude" else {})}, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -314,6 +383,11 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     data = load_data(experiment, hyps[0].kind)
     for h in hyps:  # every hypothesis's derived quantities, before the first one samples
         inference.check_derived(h, data)
+    if hyps[0].kind == "impedance" and experiment.kk != "off":
+        from . import kk
+
+        log(f"  {experiment.name}: {kk.summary(kk_table(experiment))}"
+            + (" Failing spectra are left out (kk = \"exclude\")." if experiment.kk == "exclude" else ""))
     results = {}
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"

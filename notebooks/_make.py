@@ -1,7 +1,9 @@
-"""Write the worked-analysis notebooks from their cells (run: python notebooks/_make.py).
+"""Write the worked-analysis notebooks from their cells (run: python notebooks/_make.py [--execute]).
 
 Keeping the cells here keeps the notebooks diff-friendly; the .ipynb files
-are what users open, and tests/test_notebooks.py runs them top to bottom.
+are what users open, saved with their outputs by ``--execute`` (a Jupyter
+kernel, ``pip install -e '.[notebooks]'``), and tests/test_notebooks.py
+checks their cells against this file and runs them top to bottom.
 """
 
 import json
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import mgbayes
-from mgbayes import compare, hypotheses, inference, io, plots, report, validation
+from mgbayes import compare, hypotheses, inference, io, kk, plots, report, resources, validation
 from mgbayes.demo import AREA_CM2, DEMO_DIR
 from mgbayes.hypotheses import MODELS_DIR
 
@@ -45,24 +47,127 @@ OCV = [
 PLATING = [
     ("md", "# What limits the plating overpotential?\n\nThe paper reports a plating overpotential of ≈ 550 mV at 0.3, 1 and 3 mA·cm⁻² and ≈ 800 mV at 10 mA·cm⁻². Tunnelling through the film (Simmons), multistep charge transfer with an onset, a mass-transport limit, or tunnelling and charge transfer in series?\n\n**Data:** summary values read from the paper (`data/paper/`, see its README), not raw data."),
     ("code", SETUP),
-    ("code", "curve = io.read_iv(Path(mgbayes.__file__).parents[1] / 'data' / 'paper' / 'plating_iv.csv').select(process='plating')\nprint(curve.current_density_mA_cm2, curve.overpotential_V)"),
+    ("code", "curve = io.read_iv(resources.data_dir() / 'paper' / 'plating_iv.csv').select(process='plating')\nprint(curve.current_density_mA_cm2, curve.overpotential_V)"),
     ("code", "hyps = hypotheses.load_folder(MODELS_DIR / 'plating_iv')\nfor h in hyps:\n    print(f'{h.name}: {h.physics}')"),
     ("code", "fits = {h.name: inference.fit(h, curve, random_seed=2, **SAMPLER) for h in hyps}\nranking = compare.compare(fits)\nprint(ranking)"),
     ("md", "A tunnelling law j = G₀(η + γη³) needs η to grow with j; it cannot stay flat at 550 mV over a decade of current, and the ranking shows it. With a dozen points the Pareto-k column says how far PSIS-LOO can be trusted; `mgbayes run` refits exactly where it cannot."),
     ("code", "fig = plots.iv(curve, fits)\nfig"),
 ]
 
+TEMPLATE = '''name = "{name}"
+experiment = "ssb_cycling"
+title = "{title}"
+physics = "{physics}"
+
+[circuit]
+series = "R_s"
+electrode = "p(R_int,CPE_int)-CPE_d"
+electrodes = 1
+
+[drift]
+R_int = "{law}"
+
+[noise]
+model = "proportional"
+'''
+
+STUDY = '''title = "Interfacial growth of an all-solid-state cell"
+provenance = "measured"
+
+[sampler]
+{sampler}
+seed = 4
+
+[[experiment]]
+name = "ssb_cycling"
+data = "{data}"
+hypotheses = "hypotheses"
+unit = "point"
+frequency_Hz = [0.005, 1.1e4]
+{spectra}
+max_refits = 0
+'''
+
 BYOD = [
-    ("md", "# Bring your own data\n\nA real spectrum from a potentiostat file, here a ZPlot export of a physical dummy cell (resistor in series with a parallel resistor–capacitor) from `../shared/data/instrument-files`. Any format `mgbayes.io.read` knows works the same: EC-Lab `.mpt`/`.mpr`, Gamry `.DTA`, Autolab, CH Instruments, Parstat, VersaStudio, PowerSuite, CSV."),
-    ("code", SETUP),
-    ("code", "FILES = Path(mgbayes.__file__).resolve().parents[2] / 'shared' / 'data' / 'instrument-files'\nspectrum = io.read(FILES / 'Circuit1_EIS_1.z')\nprint(spectrum)"),
-    ("code", "print(validation.kramers_kronig_spectrum(spectrum).summary())"),
-    ("md", "Two candidate circuits: the true one and one with a needless extra arc. Default priors are centred on the data's scale."),
-    ("code", "def circuit(text):\n    return hypotheses.from_table({'name': text, 'experiment': 'dummy cell', 'physics': 'equivalent circuit',\n                                  'circuit': {'electrode': text, 'electrodes': 1}})\n\nfits = {text: inference.fit(circuit(text), spectrum, random_seed=3, **SAMPLER)\n        for text in ('R0-p(R1,C1)', 'R0-p(R1,C1)-p(R2,C2)')}\nfor name, idata in fits.items():\n    print(idata.attrs['diagnostics'])"),
-    ("code", "print(compare.compare(fits))"),
-    ("code", "report.parameter_table(fits['R0-p(R1,C1)'])"),
-    ("code", "from mgbayes import fitting\nfitting.least_squares('R0-p(R1,C1)', spectrum.frequency, spectrum.impedance)"),
-    ("code", "fig = plots.nyquist(fits['R0-p(R1,C1)'])\nfig"),
+    ("md", "# Your own time series: from a potentiostat file to a ranked set of hypotheses\n\n"
+           "A real measurement, not a demo: galvanostatic EIS of a commercial all-solid-state cell (TDK CeraCharge), "
+           "recorded by a BioLogic potentiostat during formation and then every ~10 cycles, as EC-Lab `.mpr` files "
+           "(`notebooks/data/ssb-ceracharge/`, MIT licence, see its README). The question a user of such data asks: "
+           "**does the interfacial resistance keep growing with time, or does it level off?**\n\n"
+           "The steps: read the files, check every spectrum with the Kramers–Kronig test, pick the part to fit, "
+           "write each hypothesis as a small TOML file, fit and rank them, read the results with ArviZ, and run "
+           "the same analysis as a study file that writes a report."),
+    ("code", SETUP + "\n\nimport arviz as az\n\n"
+             "# the data beside this notebook (or, run from elsewhere, in the repository's notebooks/ folder)\n"
+             "DATA = Path('data', 'ssb-ceracharge')\n"
+             "if not DATA.is_dir():\n"
+             "    DATA = Path(mgbayes.__file__).resolve().parents[1] / 'notebooks' / 'data' / 'ssb-ceracharge'\n"
+             "TEMPLATE = " + repr(TEMPLATE) + "\nSTUDY = " + repr(STUDY)),
+    ("code", "formation = mgbayes.read(DATA / 'Cell001_Form_20uA_25T_30RH_Cycle1to10_01_GEIS_CA1.mpr')\n"
+             "cycling = mgbayes.read(DATA / 'Cell001_Cyc_20uA_25T_30RH_Cycle11to100_01_GEIS_CA1.mpr')\n"
+             "print(formation)\nprint(cycling)\nprint('cycling spectra at', cycling.time_h.round(0), 'h')"),
+    ("md", "## 1. Is every spectrum fit to be fitted? Linear Kramers–Kronig test\n"
+           "A spectrum that changed while it was measured cannot be explained by any circuit. `mgbayes.kk` tests "
+           "each one (Schönleber et al. 2014) and flags those whose residuals exceed 5 % of |Z|."),
+    ("code", "kk.table(formation, kk.check(formation))"),
+    ("md", "The first formation spectrum fails: the cell's impedance was collapsing while it was measured "
+           "(the first cycles), so it was not stationary. The cycling spectra all pass:"),
+    ("code", "checked = kk.table(cycling, kk.check(cycling))\nprint(kk.summary(checked))\n"
+             "fig = plots.kk_residuals(cycling)\nfig"),
+    ("md", "## 2. Choose the part to fit\nSeries select spectra by position (`series[[0, 2, 4]]`), by time and "
+           "by frequency. Here: every cycling spectrum at every frequency up to 10 kHz. In a study file the same "
+           "selection is `spectra = [...]`, `time_h = [low, high]`, `frequency_Hz = [low, high]`."),
+    ("code", "series = cycling.select(frequency_Hz=(0.005, 1.1e4))\nif QUICK:\n    series = series[[0, 4, 8]]\n"
+             "fig = plots.nyquist(series, times='all')\nfig"),
+    ("md", "## 3. Write the hypotheses\nA depressed arc (the interface: `R_int` ‖ `CPE_int`) after the bulk "
+           "resistance `R_s`, then a low-frequency tail (`CPE_d`). The two hypotheses differ only in how `R_int` "
+           "changes with time: linearly, or saturating towards a final value. Each is one TOML file; priors the "
+           "file does not state are centred on the data. The drift laws and their parameters are tabulated in "
+           "`docs/physics.md`."),
+    ("code", "WORK = Path('my_cell_study')\n(WORK / 'hypotheses').mkdir(parents=True, exist_ok=True)\n"
+             "for name, law, title, physics in [\n"
+             "    ('linear_growth', 'linear', 'Interface keeps growing',\n"
+             "     'R_int grows in proportion to time (a layer thickening at a constant rate).'),\n"
+             "    ('levelling_off', 'saturating', 'Interface levels off',\n"
+             "     'R_int approaches a final value (a layer that stops growing).'),\n"
+             "]:\n"
+             "    text = TEMPLATE.format(name=name, law=law, title=title, physics=physics)\n"
+             "    (WORK / 'hypotheses' / f'{name}.toml').write_text(text)\n"
+             "hyps = [mgbayes.load(p) for p in sorted((WORK / 'hypotheses').glob('*.toml'))]\n"
+             "for h in hyps:\n    print(h.name, h.free_parameters())\n"
+             "print((WORK / 'hypotheses' / 'levelling_off.toml').read_text())"),
+    ("md", "## 4. Fit and rank\nBy PSIS-LOO, one frequency point (Re and Im) at a time. A whole spectrum "
+           "(`unit='spectrum'`) would ask how well each drift law predicts a spectrum it has not seen, but with "
+           "nine spectra leaving one out moves the posterior too far for importance sampling: the Pareto k "
+           "column says so, and a study then needs exact refits (`max_refits`)."),
+    ("code", "fits = {h.name: mgbayes.fit(h, series, seed=4, **SAMPLER) for h in hyps}\n"
+             "for result in fits.values():\n    print(result.attrs['diagnostics'])\n"
+             "ranking = mgbayes.compare(fits)\nprint(ranking)"),
+    ("code", "mgbayes.summary(fits['levelling_off'])"),
+    ("code", "fig = plots.drift(fits, quantities=['R_int'])\nfig"),
+    ("code", "fig = plots.residuals(fits[ranking.table.hypothesis.iloc[0]])\nfig"),
+    ("md", "## 5. Read the results with ArviZ\nA result is an `xarray.DataTree` with the groups ArviZ expects "
+           "(prior and posterior, their predictive draws, the pointwise log-likelihood, the data), and every "
+           "variable carries its unit."),
+    ("code", "result = fits['levelling_off']\nprint(list(result.children))\n"
+             "names = ['R_s', 'R_int_0', 'R_int_inf', 'R_int_tau', 'noise_sigma']\n"
+             "print({name: result['posterior'][name].attrs['unit'] for name in names})\n"
+             "az.summary(result, var_names=names)"),
+    ("code", "pc = az.plot_prior_posterior(result, var_names=['R_int_0', 'R_int_inf', 'R_int_tau'])\n"
+             "pit = mgbayes.loo_pit(result)['Z']\n"
+             "print('LOO-PIT mean', round(float(pit.mean()), 3), '(0.5 for a calibrated model)')"),
+    ("md", "## 6. The same analysis as a study file\nA study file names the data, the selection, the hypotheses "
+           "and the sampler; `mgbayes run` (or `mgbayes.run`) fits, compares (with exact refits where PSIS-LOO "
+           "is unreliable, unless `max_refits = 0`) and writes tables, figures, `report.html` and one NetCDF "
+           "result per fit."),
+    ("code", "data = (DATA / 'Cell001_Cyc_20uA_25T_30RH_Cycle11to100_01_GEIS_CA1.mpr').resolve().as_posix()\n"
+             "sampler = '\\n'.join(f'{k} = {v}' for k, v in SAMPLER.items())\n"
+             "spectra = 'spectra = [0, 4, 8]' if QUICK else ''\n"
+             "(WORK / 'study.toml').write_text(STUDY.format(sampler=sampler, data=data, spectra=spectra))\n"
+             "comparisons = mgbayes.run(WORK / 'study.toml', out=WORK / 'results', log=lambda line: None)\n"
+             "print(comparisons['ssb_cycling'].verdict)\n"
+             "print(sorted(p.name for p in (WORK / 'results').iterdir()))"),
+    ("code", "saved = az.from_netcdf(WORK / 'results' / 'fits' / 'ssb_cycling' / 'levelling_off.nc')\naz.loo(saved)"),
 ]
 
 STUDY_TEXT = "\n".join([
@@ -96,6 +201,10 @@ CALIBRATION = [
 ]
 
 
+NOTEBOOKS = (("01_ocv_drift", OCV), ("02_plating_iv", PLATING), ("03_your_own_time_series", BYOD),
+             ("04_calibration", CALIBRATION))
+
+
 def notebook(cells):
     return {
         "cells": [
@@ -110,7 +219,26 @@ def notebook(cells):
     }
 
 
+def execute(path, timeout=3600):
+    """Run a notebook in its folder with a Jupyter kernel and save it with its outputs (needs the notebooks extra)."""
+    import nbclient
+    import nbformat
+
+    book = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(book, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(book, path)
+
+
 if __name__ == "__main__":
     for name, cells in (("01_ocv_drift", OCV), ("02_plating_iv", PLATING), ("03_bring_your_own_data", BYOD),
                         ("04_calibration", CALIBRATION)):
         (HERE / f"{name}.ipynb").write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")
+    import sys
+
+    for name, cells in NOTEBOOKS:
+        path = HERE / f"{name}.ipynb"
+        path.write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")
+        if "--execute" in sys.argv[1:]:  # saved outputs: pip install -e '.[notebooks]'
+            print(f"executing {path.name} ...", flush=True)
+            execute(path)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mgbayes import cli, hypotheses, io, simulate
-from tests.studies import write_small_study
+from tests.studies import CT, TRUTH, write_small_study
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,35 @@ def test_bad_circuit_string_is_one_line(tmp_path, capsys):
     io.write_long_csv(series, tmp_path / "s.csv")
     assert cli.main(["fit", str(tmp_path / "s.csv"), "--circuit", "R0-p(R1"]) == 2
     assert "position" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from mgbayes import __version__
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"mgbayes {__version__}"
+
+
+def test_messages_name_options_not_python_arguments():
+    assert cli._cli_words("x: pass format= one of: a, b") == "x: pass --format one of: a, b"
+    assert "--flip-imag" in cli._cli_words("looks flipped: pass flip_imag=True to mgbayes.io.read, or negate it")
+
+
+@pytest.mark.slow
+def test_compare_writes_results_tables_and_figures_named_by_circuit(tmp_path, capsys):
+    series = simulate.spectra(hypotheses.load(CT), TRUTH, times_h=[0.5], frequency=simulate.frequency_grid(1e5, 0.05, 4),
+                              area_cm2=1.131, seed=2)
+    io.write_mpt(series, tmp_path / "cell.mpt")
+    out = tmp_path / "out"
+    args = ["compare", str(tmp_path / "cell.mpt"), "--circuit", "R0-p(R1,CPE1)", "--circuit", "R0-p(R1,C1)",
+            "--draws", "150", "--chains", "2", "--area", "1.131", "--out", str(out)]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "R0-p(R1,CPE1)" in printed.split("LOO unit")[-1]  # the table names the circuits, not row numbers
+    assert sorted(p.name for p in (out / "fits" / "cell").glob("*.nc")) == ["R0-p_R1_C1.nc", "R0-p_R1_CPE1.nc"]
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table.hypothesis) == {"R0-p(R1,CPE1)", "R0-p(R1,C1)"}
+    assert (out / "report.html").is_file() and list((out / "figures").glob("*.png"))
+    tree = az.from_netcdf(out / "fits" / "cell" / "R0-p_R1_C1.nc")
+    assert tree["posterior"]["R1"].attrs["unit"] == "Ohm cm2"

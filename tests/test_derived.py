@@ -48,13 +48,13 @@ def test_ideal_capacitor_limit_and_time_constant_identity():
 
 
 def test_paper_thickness_from_mg_and_li_capacitance():
-    # PHYSICS.md: eps = 10 gives 0.5 nm (Mg, 17 uF/cm2) and 2 nm (Li, 4 uF/cm2).
+    # docs/physics.md: eps = 10 gives 0.5 nm (Mg, 17 uF/cm2) and 2 nm (Li, 4 uF/cm2).
     assert thickness_from_capacitance(17e-6, permittivity=10) * 1e9 == pytest.approx(0.52, abs=0.01)
     assert thickness_from_capacitance(4e-6, permittivity=10) * 1e9 == pytest.approx(2.2, abs=0.05)
 
 
 def test_paper_tension_permittivity_from_tem_thickness():
-    # 17-36 uF/cm2 with 7-10 nm gives eps ~ 130-400 (PHYSICS.md).
+    # 17-36 uF/cm2 with 7-10 nm gives eps ~ 130-400 (docs/physics.md).
     assert permittivity_from_capacitance(17e-6, thickness=7e-9) == pytest.approx(134, rel=0.01)
     assert permittivity_from_capacitance(36e-6, thickness=10e-9) == pytest.approx(407, rel=0.01)
     # ...and eps 4.8-6.9 would need ~0.6 uF/cm2.
@@ -72,7 +72,7 @@ def test_parallel_film_paths():
     assert parallel(3.0, 6.0) == pytest.approx(2.0)
     assert parallel(4e5, np.inf) == pytest.approx(4e5)  # insulating electronic path
     assert parallel(2.0, 2.0, 2.0) == pytest.approx(2 / 3)
-    # Electronic path of a few kOhm cm2 caps the film resistance (PHYSICS.md).
+    # Electronic path of a few kOhm cm2 caps the film resistance (docs/physics.md).
     assert parallel(4e5, 4e3) < 4e3
 
 

@@ -8,26 +8,41 @@ import matplotlib
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
+
+
+def _sources(book):
+    return [(c["cell_type"], "".join(c["source"])) for c in book["cells"]]
 
 
 def test_notebooks_are_up_to_date_with_their_source():
     import runpy
-    import tempfile
 
     source = Path(__file__).resolve().parents[1] / "notebooks" / "_make.py"
     module = runpy.run_path(str(source))
-    with tempfile.TemporaryDirectory():
-        for path, cells in zip(NOTEBOOKS, (module["OCV"], module["PLATING"], module["BYOD"], module["CALIBRATION"])):
-            assert json.loads(path.read_text()) == module["notebook"](cells), f"{path.name}: run notebooks/_make.py"
+    assert [p.stem for p in NOTEBOOKS] == [name for name, _ in module["NOTEBOOKS"]]
+    for path, (_, cells) in zip(NOTEBOOKS, module["NOTEBOOKS"]):
+        assert _sources(json.loads(path.read_text())) == _sources(module["notebook"](cells)), \
+            f"{path.name}: run notebooks/_make.py"
+
+
+def test_notebooks_read_nothing_outside_the_repository():
+    for path in NOTEBOOKS:
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        assert "shared" not in text and "parents[2]" not in text, path.name
+
+
+def test_notebooks_are_saved_with_their_outputs():
+    for path in NOTEBOOKS:
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        assert all(c["execution_count"] for c in code), f"{path.name}: run notebooks/_make.py --execute"
+        assert any(o.get("data", {}).get("image/png") for c in code for o in c["outputs"]), path.name
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, monkeypatch):
-    if "own_data" in path.stem and not FILES.is_dir():
-        pytest.skip(f"instrument files not found at {FILES}")
+def test_notebook_runs_top_to_bottom(path, monkeypatch, tmp_path):
     matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # the tutorial writes its study folder into the working folder
     monkeypatch.setenv("MGBAYES_NOTEBOOK_QUICK", "1")
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     namespace = {"__name__": "__main__"}

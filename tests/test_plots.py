@@ -241,14 +241,14 @@ def test_comparison_orders_by_rank_and_marks_differences():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["charge_transfer", "mixed", "film"]  # best at the top (highest y)
     assert list(ax.get_yticks()) == [2, 1, 0]
-    elpd, diff = ax.containers  # ELPD ± SE, then difference ± dSE
-    np.testing.assert_allclose(elpd[0].get_xdata(), [-4580.9, -4583.0, -4650.2])
-    np.testing.assert_allclose(elpd[2][0].get_segments()[0][:, 0], [-4580.9 - 30.2, -4580.9 + 30.2])
-    np.testing.assert_allclose(diff[2][0].get_segments()[1][:, 0], [-4650.2 - 8.1, -4650.2 + 8.1])
-    np.testing.assert_allclose(diff[0].get_xdata(), [-4583.0, -4650.2])
+    (diff,) = ax.containers  # on the difference scale: ELPD - best ± dSE, the best at 0
+    np.testing.assert_allclose(diff[0].get_xdata(), [0.0, -2.1, -69.3])
+    np.testing.assert_allclose(diff[2][0].get_segments()[2][:, 0], [-69.3 - 8.1, -69.3 + 8.1])
+    assert ax.get_xlim()[0] < -69.3 - 8.1 and ax.get_xlim()[1] > 0
     right = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert right[0].startswith("best") and "tied" in right[1] and "k > 0.7" in right[1] and "worse" in right[2]
-    assert "nat" in ax.get_xlabel()
+    assert "-4650.2 ± 31" in right[2].replace("−", "-")  # the absolute ELPD is still given
+    assert "nat" in ax.get_xlabel() and "best" in ax.get_xlabel()
 
 
 def test_comparison_one_panel_per_experiment():
@@ -356,3 +356,29 @@ def test_pareto_k_of_a_loo_result_places_iv_points_at_their_current_density(iv_c
     (bad,) = by_gid(ax, "k-bad", "collections")
     assert len(bad.get_offsets()) == int((k > 0.7).sum())
     assert ax.get_title(loc="left").startswith(f"{int((k > 0.7).sum())} of 12")
+
+
+def test_new_figures_of_a_fit(fit, series):
+    assert plots.prior_posterior(fit).axes and plots.rank(fit).axes
+    fig = plots.pair(fit, most=3)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 6 and by_gid(fig.axes[3], "draws")
+    fig = plots.residuals(fit)
+    assert len(by_gid(fig.axes[0], "residual")) == len(by_gid(fig.axes[1], "residual")) >= 1
+    fig = plots.kk_residuals(series)
+    assert fig.axes[0].lines and fig.axes[0].get_xscale() == "log"
+
+
+def test_drift_falls_back_to_drifting_parameters_and_names_formulas(fit):
+    import copy
+
+    assert plots.drift_quantities(fit) == [q for q in plots.DRIFT_QUANTITIES if q in fit["posterior"]]
+    bare = copy.deepcopy(fit)
+    posterior = bare["posterior"].to_dataset().drop_vars([q for q in plots.DRIFT_QUANTITIES if q in bare["posterior"]])
+    bare["posterior"] = posterior
+    drifting = plots.drift_quantities(bare)
+    assert drifting and all("time" in bare["posterior"][q].dims for q in drifting)
+    assert plots.drift(bare).axes
+    if "R_arc" in fit["posterior"]:
+        labels = [t.get_text() for ax in plots.drift({"a": fit}, quantities=["R_arc"]).axes
+                  for t in (ax.get_legend().get_texts() if ax.get_legend() else [])]
+        assert any("R_arc = " in text for text in labels)

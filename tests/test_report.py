@@ -44,9 +44,14 @@ def test_units_come_from_attributes_or_the_hypothesis(table):
                      "CPE_dl_P": "1", "noise_sigma": "1"}
 
 
-def test_unit_of_a_resolved_quantity_without_attribute_comes_from_the_circuit(fit):
-    assert fit["posterior"]["R_ct"].attrs.get("unit", "") == ""
-    units = report.parameter_units(fit)
+def test_units_are_set_at_fit_time_and_old_results_fall_back_to_the_hypothesis(fit):
+    assert fit["posterior"]["R_ct"].attrs["unit"] == "Ohm cm2"  # from the element, when the fit was made
+    old = fit.copy()
+    posterior = old["posterior"].to_dataset()
+    for da in posterior.data_vars.values():
+        da.attrs.pop("unit", None)
+    old["posterior"] = posterior
+    units = report.parameter_units(old)
     assert units["R_ct"] == "Ohm cm2" and units["C_dl"] == "F cm-2" and units["f_peak"] == "Hz"
 
 
@@ -272,3 +277,22 @@ def test_units_of_a_kinetic_hypothesis():
 def test_units_without_a_hypothesis_fall_back_to_attributes_and_names():
     units = report.parameter_units(stub_result("", ["thickness_nm", "mystery"], "Ohm"))
     assert units == {"thickness_nm": "nm", "mystery": ""}
+
+
+def test_html_report_renders_markdown_and_captions_every_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png, _ = plots.save(fig, tmp_path / "figures" / "line")
+    text = ("**Verdict:** 'a' is *preferred*; see `fits/a.nc`.\n\n- **a** — one arc\n- **b** — two arcs\n\n"
+            "Rule: [PSIS-LOO](https://doi.org/10.1007/s11222-016-9696-4) with __k__ < 0.7.")
+    paths = report.write_report(tmp_path / "r", title="t", provenance={"data": "synthetic"},
+                                sections=[{"heading": "h", "text": text, "figures": [(png, "A **line**, falling")]}])
+    page = paths["html"].read_text(encoding="utf-8")
+    body = re.sub(r'src="data:[^"]*"', "", page.split("<body>")[1])
+    for literal in ("**", "__", "`", "](", "\n- "):
+        assert literal not in body, f"literal Markdown {literal!r} in the HTML"
+    assert "<strong>Verdict:</strong>" in body and "<em>preferred</em>" in body and "<code>fits/a.nc</code>" in body
+    assert body.count("<li>") == 2 and '<a href="https://doi.org/' in body
+    assert body.count("<figure>") == body.count("<figcaption>") == 1 and "<strong>line</strong>" in body
