@@ -105,6 +105,8 @@ class Comparison:
     loo: dict = field(default_factory=dict)
     refits: dict = field(default_factory=dict)
     rule: str = RULE
+    truth: str | None = None          # synthetic data: the hypothesis that generated them
+    spectra_only: str | None = None   # with outside information: the experiment compared on its data alone
 
     @property
     def method(self):

@@ -99,6 +99,8 @@ class Hypothesis:
     noise_model: str = "proportional"
     noise_priors: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
+    #: other experiments fitted jointly (outside evidence as data): :class:`mgbayes.inference.Evidence`
+    evidence: tuple = field(default=(), repr=False)
 
     # -- structure ---------------------------------------------------------
     @property

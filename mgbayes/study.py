@@ -19,9 +19,31 @@ they use. A study file (TOML; paths relative to the file)::
     symmetric = true                   # Mg||Mg: two electrodes in series
     hypotheses = "../ocv_drift"        # folder, file, or list of either
     information = []                   # prior files applied to every hypothesis
-    unit = "point"                     # LOO unit: point | spectrum | cell, or "future" (leave-future-out)
+    unit = "spectrum"                  # LOO unit: point | spectrum | cell, or "future" (leave-future-out);
+                                       # default: spectrum for spectra series, point otherwise
+    truth = "charge_transfer"          # synthetic data: the hypothesis that generated them (named in verdicts)
+    stated = "numbers.toml"            # numbers stated elsewhere, compared with the posterior ("Tensions")
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
     forecast = { min_spectra = 20, horizon = 1 }   # with unit = "future" (see mgbayes.forecast)
+
+Outside evidence as data: each ``[[experiment.evidence]]`` table is
+another experiment fitted jointly with every hypothesis (one model, two
+likelihoods); its ``shares`` are the hypothesis's own quantities, its other
+parameters its own (shared by name between evidence tables), and only the
+experiment's own data enter LOO (see :class:`mgbayes.inference.Evidence`)::
+
+    [[experiment.evidence]]
+    name = "polysulfide_Mg"
+    data = "polysulfide_Mg.csv"
+    area_cm2 = 1.131
+    symmetric = true
+    hypothesis = "../ocv_drift_info/polysulfide_Mg.toml"
+    shares = ["R_e"]
+
+An experiment with ``information`` or ``evidence`` is also compared on its
+data alone (the spectra-only fits are reused from another experiment of
+the study when it has them), so the report shows what the outside
+information changed.
 
 Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
 (``data = "cells/*.mpt"``), with ``cells = "cells.csv"`` giving per-cell
@@ -43,6 +65,7 @@ information priors, sampler settings, mgbayes source and numerical stack) are un
 output is written atomically.
 """
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -57,10 +80,13 @@ import pandas as pd
 from . import cache, cells, compare, forecast, hypotheses, inference, io
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
+from .observations import observe
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling",
+                    "evidence", "truth", "stated"}
+_EVIDENCE_KEYS = {"name", "data", "hypothesis", "area_cm2", "symmetric", "shares"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -84,6 +110,9 @@ class Experiment:
     description: str = ""
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
+    evidence: list = field(default_factory=list)  # dicts: name, data_path, hypothesis_path, area_cm2, symmetric, shares
+    truth: str | None = None   # synthetic data: the hypothesis that generated them
+    stated: dict = field(default_factory=dict)  # quantity -> {"range": (lo, hi), "text": ...}
 
 
 @dataclass
@@ -169,7 +198,7 @@ def _experiment(table, path, defaults, provenance, k):
         if not p.is_file():
             raise HypothesisError(f"{where}: information file {p} does not exist")
         information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
-    unit = table.get("unit", "point")
+    unit = table.get("unit") or _default_unit(files, cell_list)
     if unit not in ("point", "spectrum", "cell", "future"):
         raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
     options = table.get("forecast", {})
@@ -180,14 +209,67 @@ def _experiment(table, path, defaults, provenance, k):
     if unit == "future" and cell_list is not None:
         raise HypothesisError(f"{where}: unit = \"future\" is for one spectra series; many-cell experiments "
                               "compare with the cell as LOO unit")
+    truth = table.get("truth")
+    if truth is not None and truth not in _names(files):
+        raise HypothesisError(f"{where}: truth = {truth!r} is not one of the experiment's hypotheses {_names(files)}")
     return Experiment(
         name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
+        evidence=[_evidence(e, base, f"{where} [evidence {i + 1}]") for i, e in enumerate(table.get("evidence", []))],
+        truth=truth, stated=_stated(table["stated"], base, where) if "stated" in table else {},
         forecast=dict(options),
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling,
     )
+
+
+def _names(files):
+    return [tomllib.loads(f.read_text(encoding="utf-8")).get("name", f.stem) for f in files]
+
+
+def _default_unit(files, cell_list):
+    """LOO unit when the study names none: whole spectra for a drift series (its points are correlated)."""
+    kind = tomllib.loads(files[0].read_text(encoding="utf-8")).get("kind", "impedance")
+    return "spectrum" if kind == "impedance" and cell_list is None else "point"
+
+
+def _evidence(table, base, where):
+    """One ``[[experiment.evidence]]`` table, checked (paths resolved)."""
+    if not isinstance(table, dict) or set(table) - _EVIDENCE_KEYS or not {"name", "data", "hypothesis"} <= set(table):
+        raise HypothesisError(f"{where}: expected keys name, data, hypothesis[, area_cm2, symmetric, shares]; "
+                              f"got {sorted(table) if isinstance(table, dict) else table!r}")
+    out = {"name": str(table["name"]), "data_path": (base / table["data"]).resolve(),
+           "hypothesis_path": (base / table["hypothesis"]).resolve(), "area_cm2": table.get("area_cm2"),
+           "symmetric": bool(table.get("symmetric", False)), "shares": tuple(table.get("shares", ()))}
+    for key in ("data_path", "hypothesis_path"):
+        if not out[key].is_file():
+            raise HypothesisError(f"{where}: {key.split('_')[0]} file {out[key]} does not exist")
+    return out
+
+
+def _stated(entry, base, where):
+    """Numbers stated elsewhere (``[stated.NAME] range = [lo, hi]``, ``text``) from a TOML file."""
+    path = (base / entry).resolve()
+    if not path.is_file():
+        raise HypothesisError(f"{where}: stated file {path} does not exist")
+    table = tomllib.loads(path.read_text(encoding="utf-8")).get("stated", {})
+    out = {}
+    for name, spec in table.items():
+        lo_hi = spec.get("range") if isinstance(spec, dict) else None
+        if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1]):
+            raise HypothesisError(f"{path} [stated.{name}]: expected range = [low, high], got {spec!r}")
+        out[name] = {"range": (float(lo_hi[0]), float(lo_hi[1])), "text": str(spec.get("text", ""))}
+    return out
+
+
+def load_evidence(experiment):
+    """The experiment's outside evidence as :class:`mgbayes.inference.Evidence` objects."""
+    out = []
+    for e in experiment.evidence:
+        data = io.read(e["data_path"], area_cm2=e["area_cm2"], symmetric=e["symmetric"])
+        out.append(inference.Evidence(e["name"], hypotheses.load(e["hypothesis_path"]), observe(data), e["shares"]))
+    return tuple(out)
 
 
 def load_data(experiment, kind):
@@ -209,6 +291,10 @@ def load_hypotheses(experiment):
         names = set(h.free_parameters()) | set(h.drift) | set(h.hierarchy)
         extra = {k: v for k, v in experiment.information.items() if k in names}
         out.append(hypotheses.load(p, priors=extra) if extra else h)
+    evidence = load_evidence(experiment) if experiment.evidence else ()
+    for h in out:
+        inference.check_evidence(h, evidence)
+        h.evidence = evidence
     kinds = {h.experiment for h in out}
     if len(kinds) > 1:
         raise HypothesisError(f"experiment {experiment.name!r}: hypotheses explain different experiments {sorted(kinds)}")
@@ -220,6 +306,10 @@ def fit_key(experiment, hypothesis, sampler):
     h = hashlib.sha256()
     h.update(experiment.data_path.read_bytes())
     h.update(hypothesis.text.encode())
+    for e in experiment.evidence:  # joint fits depend on the outside data and its model too
+        h.update(e["data_path"].read_bytes())
+        h.update(e["hypothesis_path"].read_bytes())
+        h.update(json.dumps([e["name"], e["area_cm2"], e["symmetric"], list(e["shares"])]).encode())
     h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
                          "process": experiment.process, "code": cache.code_version()}, sort_keys=True).encode())
@@ -291,6 +381,8 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
     comparisons, fits, datas, many = {}, {}, {}, {}
     scheduler = scheduler or study.scheduler
     workers = workers or study.workers
+    twins = {e.name: spectra_only(study, e) for e in study.experiments if e.information or e.evidence}
+    study.experiments += [t for t in twins.values() if t not in study.experiments]
     for experiment in study.experiments:
         if experiment.cells is not None:
             result = cells.run_experiment(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
@@ -305,10 +397,29 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
         if len(results) >= 2:
             comparison = _compare(experiment, results, data, quick, log)
             comparison.experiment = comparison.table["experiment"] = experiment.name  # not the hypotheses' kind
+            comparison.truth = experiment.truth
             comparisons[experiment.name] = comparison
+    for name, twin in twins.items():
+        if name in comparisons and twin.name in comparisons:
+            comparisons[name].spectra_only = twin.name
     outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log,
                       cell_results=many)
     return comparisons
+
+
+def spectra_only(study, experiment):
+    """The experiment on its own data without outside information: the study's own, or a new one.
+
+    A new one is named ``<name>_spectra_only``; its fits are reused from
+    any experiment of the study with the same inputs.
+    """
+    for e in study.experiments:
+        if (e.data_path == experiment.data_path and e.hypothesis_paths == experiment.hypothesis_paths
+                and not e.information and not e.evidence and e.unit == experiment.unit and e.cells is None):
+            return e
+    return dataclasses.replace(experiment, name=f"{experiment.name}_spectra_only", information={}, evidence=[],
+                               description=f"The hypotheses of {experiment.name!r} on its data alone, "
+                                           "without outside information.")
 
 
 def _compare(experiment, results, data, quick, log):
@@ -366,7 +477,9 @@ def summary(comparisons, fits, out_dir, *, quick=False):
         for row in c.table.itertuples():
             lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
                          f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")
-        lines.append(f"  verdict: {c.verdict}")
+        lines.append(f"  verdict: {c.verdict}" + (f" [synthetic data generated by '{c.truth}']" if c.truth else ""))
+        if c.spectra_only and c.spectra_only in comparisons:
+            lines.append(f"  spectra only ({c.spectra_only}): {comparisons[c.spectra_only].verdict}")
     problems = [f"  {e}/{h}: {r.attrs['diagnostics']}" for e, rs in fits.items() for h, r in rs.items()
                 if not int(r.attrs.get("converged", 1))]
     lines.append("convergence: " + ("all fits converged" if not problems else "PROBLEMS"))
