@@ -37,11 +37,12 @@ OCV_TRUTH = "charge_transfer"
 #: series: the paper's 40 -> 400 kOhm cm2 and 17 uF cm2 of the cell arc are
 #: R_ct 20 -> 200 kOhm cm2 and C_dl 34 uF cm2 per electrode. The film: R_e
 #: 2 kOhm cm2 (the polysulfide cells differ by 4 kOhm cm2), R_ion 1 MOhm cm2
-#: (the paper's corrosion estimate), so f_e = (1/R_e) / (1/R_e + 1/R_ion);
+#: (the paper's corrosion estimate), so R_film_0 = R_ion || R_e and
+#: f_e = (1/R_e) / (1/R_e + 1/R_ion);
 #: C_film = 1.2 x 8 eps0 / 8.5 nm = 1.0 uF cm-2, its arc peaks near 80 Hz.
 OCV_PARAMETERS = {
     "R_el": 40.0,             # Ohm cm2, electrolyte (per cell)
-    "R_e": 2.0e3,
+    "R_film_0": 1 / (1 / 2.0e3 + 1 / 1.0e6),   # R_ion || R_e
     "f_e": (1 / 2.0e3) / (1 / 2.0e3 + 1 / 1.0e6),
     "thickness_nm": 8.5,
     "permittivity": 8.0,
@@ -58,7 +59,7 @@ OCV_PARAMETERS = {
 #: the film's R_e and capacitance. The cells differ by 2 R_e ~ 4 kOhm cm2.
 POLYSULFIDE_PARAMETERS = {
     "polysulfide_GC": {"R_el_GC": 120.0, "R_ps": 2.5e3, "C_ps": 12e-6, "CPE_ps_P": 0.9},
-    "polysulfide_Mg": {"R_el_Mg": 150.0, "R_e": OCV_PARAMETERS["R_e"], "ps_shift": 1.05, "C_fps": 1.0e-6,
+    "polysulfide_Mg": {"R_el_Mg": 150.0, "R_e": 2.0e3, "ps_shift": 1.05, "C_fps": 1.0e-6,
                        "CPE_fps_P": 0.95, "R_ps": 2.5e3, "C_ps": 12e-6, "CPE_ps_P": 0.9},
 }
 POLYSULFIDE_AREA = {"polysulfide_GC": GC_AREA_CM2, "polysulfide_Mg": AREA_CM2}
