@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from . import cache, diagnostics
+from .backend import namespace
 from .errors import HypothesisError
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
@@ -91,7 +92,7 @@ def _evidence_likelihoods(model, hypothesis, resolved):
                 if name not in own:
                     own[name] = prior.to_pymc(name)
                 values[name] = own[name]
-        noise = {k[len("noise_"):]: p.to_pymc(f"{ev.name}_{k}") for k, p in h.noise_priors.items()}
+        noise = {k: p.to_pymc(f"{ev.name}_noise_{k}") for k, p in h.noise_priors.items()}
         inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
         mu = obs.predict(h, h.resolve(values, inputs))
         sigma = obs.noise_scale(h.noise_model, mu, noise["sigma"])
@@ -153,6 +154,27 @@ def log_prior_values(priors, posterior):
     return out
 
 
+#: Steepness of a hard bound: the log density falls by 200 for every bound's worth beyond it (about 2 at 1 %).
+BOUND_STEEPNESS = 200.0
+
+
+def bound_logp(x, bound):
+    """Log-density term of a hard bound (``{"lower"/"upper": value}``) on ``x``, NumPy or PyTensor.
+
+    A smooth, steep wall (a softplus), so that NUTS sees a gradient: inside
+    the bound it is nearly 0, beyond it falls by :data:`BOUND_STEEPNESS`
+    per bound's worth, so no amount of data carries a quantity far past it.
+    """
+    xp = namespace(x)
+    softplus = np.logaddexp if xp is np else (lambda a, b: pt.softplus(b))
+    out = 0.0
+    if "upper" in bound:
+        out = out - softplus(0.0, BOUND_STEEPNESS * (x / bound["upper"] - 1.0)).sum()
+    if "lower" in bound:
+        out = out - softplus(0.0, BOUND_STEEPNESS * (1.0 - x / bound["lower"])).sum()
+    return out
+
+
 def build_model(hypothesis, data, *, exclude=None):
     """Return ``(pm.Model, Observations)`` for ``hypothesis`` on ``data``.
 
@@ -191,6 +213,8 @@ def build_model(hypothesis, data, *, exclude=None):
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=obs.values, dims=obs.dims)
         if hypothesis.evidence:
             _evidence_likelihoods(model, hypothesis, resolved)
+        for name, bound in hypothesis.bounds.items():
+            pm.Potential(f"bound_{name}", bound_logp(resolved[name], bound))
     model.mgbayes_priors = priors
     model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) for rv in model.free_RVs)
     evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares) for ev in hypothesis.evidence]
@@ -365,8 +389,12 @@ def _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw)
         priors.update({f"{ev.name}_noise_{k}": p for k, p in ev.hypothesis.noise_priors.items()})
     idata.attrs["priors"] = json.dumps({k: {"dist": p.dist, **p.args} for k, p in priors.items()})
     values = log_prior_values({k: p for k, p in priors.items() if k in posterior}, posterior)
-    idata["log_prior"] = xr.Dataset({k: xr.DataArray(v, dims=posterior[k].dims, coords=posterior[k].coords)
-                                     for k, v in values.items()})
+    log_prior = xr.Dataset({k: xr.DataArray(v, dims=posterior[k].dims, coords=posterior[k].coords)
+                            for k, v in values.items()})
+    for name, bound in hypothesis.bounds.items():  # a hard bound is part of the prior
+        x = np.asarray(resolved[name]).reshape(n_chain * n_draw, -1)
+        log_prior[f"bound_{name}"] = (("chain", "draw"), np.array([bound_logp(row, bound) for row in x]).reshape(n_chain, n_draw))
+    idata["log_prior"] = log_prior
     if hypothesis.evidence:
         ll = evidence_loglik(hypothesis, posterior, resolved)
         idata["evidence_log_likelihood"] = xr.Dataset(

@@ -18,7 +18,7 @@ they use. A study file (TOML; paths relative to the file)::
     area_cm2 = 1.131                   # electrode area (values become Ohm cm2)
     symmetric = true                   # Mg||Mg: two electrodes in series
     hypotheses = "../ocv_drift"        # folder, file, or list of either
-    information = []                   # prior files applied to every hypothesis
+    information = []                   # prior files ([priors], hard [bounds]) applied to every hypothesis
     unit = "spectrum"                  # LOO unit: point | spectrum | cell, or "future" (leave-future-out);
                                        # default: spectrum for spectra series, point otherwise
     truth = "charge_transfer"          # synthetic data: the hypothesis that generated them (named in verdicts)
@@ -111,6 +111,7 @@ class Experiment:
     cells: list | None = None  # many-cell experiments: list of mgbayes.cells.Cell
     pooling: str = "none"
     evidence: list = field(default_factory=list)  # dicts: name, data_path, hypothesis_path, area_cm2, symmetric, shares
+    bounds: dict = field(default_factory=dict)  # hard bounds from information files: name -> {"lower"/"upper": value}
     truth: str | None = None   # synthetic data: the hypothesis that generated them
     stated: dict = field(default_factory=dict)  # quantity -> {"range": (lo, hi), "text": ...}
 
@@ -192,12 +193,14 @@ def _experiment(table, path, defaults, provenance, k):
             raise HypothesisError(f"{where}: hypothesis path {p} does not exist")
     if len(files) < 1:
         raise HypothesisError(f"{where}: no hypothesis files found in {entries}")
-    information = {}
+    information, bounds = {}, {}
     for entry in table.get("information", []):
         p = (base / entry).resolve()
         if not p.is_file():
             raise HypothesisError(f"{where}: information file {p} does not exist")
-        information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
+        info = tomllib.loads(p.read_text(encoding="utf-8"))
+        information.update(info.get("priors", {}))
+        bounds.update({k: _bound(v, f"{p} [bounds.{k}]") for k, v in info.get("bounds", {}).items()})
     unit = table.get("unit") or _default_unit(files, cell_list)
     if unit not in ("point", "spectrum", "cell", "future"):
         raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
@@ -215,7 +218,7 @@ def _experiment(table, path, defaults, provenance, k):
     return Experiment(
         name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
         evidence=[_evidence(e, base, f"{where} [evidence {i + 1}]") for i, e in enumerate(table.get("evidence", []))],
-        truth=truth, stated=_stated(table["stated"], base, where) if "stated" in table else {},
+        bounds=bounds, truth=truth, stated=_stated(table["stated"], base, where) if "stated" in table else {},
         forecast=dict(options),
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
@@ -232,6 +235,14 @@ def _default_unit(files, cell_list):
     """LOO unit when the study names none: whole spectra for a drift series (its points are correlated)."""
     kind = tomllib.loads(files[0].read_text(encoding="utf-8")).get("kind", "impedance")
     return "spectrum" if kind == "impedance" and cell_list is None else "point"
+
+
+def _bound(spec, where):
+    """A hard bound ``{ upper = x }`` and/or ``{ lower = x }`` (positive numbers)."""
+    if not isinstance(spec, dict) or not spec or set(spec) - {"lower", "upper"} or not all(
+            isinstance(v, (int, float)) and v > 0 for v in spec.values()):
+        raise HypothesisError(f"{where}: expected {{ upper = value }} and/or {{ lower = value }} (positive), got {spec!r}")
+    return {k: float(v) for k, v in spec.items()}
 
 
 def _evidence(table, base, where):
@@ -295,6 +306,8 @@ def load_hypotheses(experiment):
     for h in out:
         inference.check_evidence(h, evidence)
         h.evidence = evidence
+        own = set(h.free_parameters()) | set(h.transform) | set(h.drift)
+        h.bounds = {k: v for k, v in experiment.bounds.items() if k in own}
     kinds = {h.experiment for h in out}
     if len(kinds) > 1:
         raise HypothesisError(f"experiment {experiment.name!r}: hypotheses explain different experiments {sorted(kinds)}")
@@ -310,7 +323,7 @@ def fit_key(experiment, hypothesis, sampler):
         h.update(e["data_path"].read_bytes())
         h.update(e["hypothesis_path"].read_bytes())
         h.update(json.dumps([e["name"], e["area_cm2"], e["symmetric"], list(e["shares"])]).encode())
-    h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
+    h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()}, "bounds": hypothesis.bounds,
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
                          "process": experiment.process, "code": cache.code_version()}, sort_keys=True).encode())
     return h.hexdigest()
@@ -381,7 +394,7 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
     comparisons, fits, datas, many = {}, {}, {}, {}
     scheduler = scheduler or study.scheduler
     workers = workers or study.workers
-    twins = {e.name: spectra_only(study, e) for e in study.experiments if e.information or e.evidence}
+    twins = {e.name: spectra_only(study, e) for e in study.experiments if e.information or e.evidence or e.bounds}
     study.experiments += [t for t in twins.values() if t not in study.experiments]
     for experiment in study.experiments:
         if experiment.cells is not None:
@@ -415,9 +428,9 @@ def spectra_only(study, experiment):
     """
     for e in study.experiments:
         if (e.data_path == experiment.data_path and e.hypothesis_paths == experiment.hypothesis_paths
-                and not e.information and not e.evidence and e.unit == experiment.unit and e.cells is None):
+                and not (e.information or e.evidence or e.bounds) and e.unit == experiment.unit and e.cells is None):
             return e
-    return dataclasses.replace(experiment, name=f"{experiment.name}_spectra_only", information={}, evidence=[],
+    return dataclasses.replace(experiment, name=f"{experiment.name}_spectra_only", information={}, evidence=[], bounds={},
                                description=f"The hypotheses of {experiment.name!r} on its data alone, "
                                            "without outside information.")
 
