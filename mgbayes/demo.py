@@ -38,12 +38,12 @@ OCV_TRUTH = "charge_transfer"
 #: R_ct 20 -> 200 kOhm cm2 and C_dl 34 uF cm2 per electrode. The film: R_e
 #: 2 kOhm cm2 (the polysulfide cells differ by 4 kOhm cm2), R_ion 1 MOhm cm2
 #: (the paper's corrosion estimate), so R_film_0 = R_ion || R_e and
-#: f_e = (1/R_e) / (1/R_e + 1/R_ion);
+#: ln_Rion_Re = ln(R_ion / R_e);
 #: C_film = 1.2 x 8 eps0 / 8.5 nm = 1.0 uF cm-2, its arc peaks near 80 Hz.
 OCV_PARAMETERS = {
     "R_el": 40.0,             # Ohm cm2, electrolyte (per cell)
     "R_film_0": 1 / (1 / 2.0e3 + 1 / 1.0e6),   # R_ion || R_e
-    "f_e": (1 / 2.0e3) / (1 / 2.0e3 + 1 / 1.0e6),
+    "ln_Rion_Re": float(np.log(1.0e6 / 2.0e3)),
     "thickness_nm": 8.5,
     "permittivity": 8.0,
     "roughness": 1.2,

@@ -23,8 +23,8 @@ def test_joint_model_shares_R_e_and_the_polysulfide_arc():
     model, _ = inference.build_model(ct, data)
     assert {rv.name for rv in model.observed_RVs} == {"Z", "Z_polysulfide_GC", "Z_polysulfide_Mg"}
     free = {rv.name for rv in model.free_RVs}
-    # R_e is the OCV hypothesis's (R_film_0 / f_e), not a second parameter; one polysulfide arc in both cells
-    assert "R_e" not in free and {"R_film_0", "f_e", "R_ps", "C_ps", "ps_shift", "C_fps"} <= free
+    # R_e is the OCV hypothesis's (from R_film_0 and ln_Rion_Re), not a second parameter; one polysulfide arc
+    assert "R_e" not in free and {"R_film_0", "ln_Rion_Re", "R_ps", "C_ps", "ps_shift", "C_fps"} <= free
     assert {"polysulfide_GC_noise_sigma", "polysulfide_Mg_noise_sigma"} <= free
     assert model.named_vars_to_dims["Z_polysulfide_Mg"] == ("polysulfide_Mg_time", "polysulfide_Mg_frequency",
                                                              "polysulfide_Mg_part")
@@ -36,11 +36,11 @@ def test_joint_model_shares_R_e_and_the_polysulfide_arc():
         point[f"{name}_log__"] = np.log(truth[name])
     point["polysulfide_Mg_noise_sigma_log__"] = point["polysulfide_GC_noise_sigma_log__"] = np.log(0.01)
     values = {}
-    for f_e in (0.998, 0.000998):  # R_film_0 = 1996: R_e = 2 kOhm cm2 or 2 MOhm cm2
+    for ratio in (500.0, 1 / 1001.0):  # R_film_0 = 1996 with R_ion / R_e = 500 or 1/1001: R_e = 2 kOhm or 2 MOhm cm2
         point["R_film_0_log__"] = np.log(1996.0)
-        point["f_e_logodds__"] = np.log(f_e / (1 - f_e))
-        values[f_e] = float(logp(point))
-    assert values[0.998] > values[0.000998] + 100
+        point["ln_Rion_Re"] = np.log(ratio)
+        values[ratio] = float(logp(point))
+    assert values[500.0] > values[1 / 1001.0] + 100
 
 
 def test_evidence_must_share_only_what_the_hypothesis_defines():

@@ -38,9 +38,9 @@ def test_shipped_ocv_hypotheses_hold_the_same_parts_and_differ_in_what_drifts():
     assert {n: set(h.drift) for n, h in hs.items()} == {"charge_transfer": {"R_ct"}, "film": {"R_ion"},
                                                          "mixed": {"R_ion", "R_ct"}}
     for h in hs.values():
-        # film by R_e and its electronic fraction (no R_ion <-> R_e swap); capacitances in physical terms
-        assert {"R_e", "f_e", "roughness", "thickness_nm", "permittivity", "C_dl"} <= set(h.free_parameters())
-        assert not {"R_ion", "R_ion_0", "CPE_film_T", "CPE_dl_T"} & set(h.free_parameters())
+        # film by its resistance and ln(R_ion / R_e) (no R_ion <-> R_e swap); capacitances in physical terms
+        assert {"R_film_0", "ln_Rion_Re", "roughness", "thickness_nm", "permittivity", "C_dl"} <= set(h.free_parameters())
+        assert not {"R_e", "R_ion", "R_ion_0", "CPE_film_T", "CPE_dl_T"} & set(h.free_parameters())
 
 
 def test_information_prior_overrides_only_where_used():
@@ -111,16 +111,18 @@ def test_linear_drift_and_symmetric_cell_factor():
 def test_film_capacitance_from_roughness_thickness_and_permittivity():
     h = hypotheses.load(OCV / "film.toml")
     values = {n: np.asarray(h.priors[n].typical()) if n in h.priors else None for n in h.free_parameters()}
-    values.update({"R_ion_rate": np.asarray(0.1), "R_e": np.asarray(1e6), "f_e": np.asarray(0.01),
+    values.update({"R_ion_rate": np.asarray(0.1), "R_film_0": np.asarray(1e4), "ln_Rion_Re": np.log(0.01 / 0.99),
                    "thickness_nm": np.asarray(8.0), "permittivity": np.asarray(10.0), "roughness": np.asarray(3.0),
                    "CPE_film_P": np.asarray(1.0)})
     resolved = h.resolve(values, {"t": np.array([0.0, 10.0])})
     # C = roughness eps eps0 / d = 3 * 10 * 8.854e-14 F/cm / 8e-7 cm = 3.32 uF/cm2, constant in time
     assert float(resolved["C_film"]) == pytest.approx(3.32e-6, rel=1e-3)
-    # f_e is the electronic fraction of the film conductance at t = 0: R_film(0) = f_e R_e
+    # R_ion / R_e = 0.01 / 0.99 at t = 0: the electronic fraction of the conductance is 1 %, R_film_0 = f_e R_e
+    assert float(resolved["R_e"]) == pytest.approx(1e6, rel=1e-9)
     assert float(resolved["R_film"][0]) == pytest.approx(1e4, rel=1e-9)
     assert float(resolved["R_ion"][1]) == pytest.approx(1e6 * 0.01 / 0.99 * 2.0, rel=1e-9)
     derived = h.derive(resolved)
+    assert float(derived["f_e"]) == pytest.approx(0.01)
     assert float(derived["thickness_nm_eps10"]) == pytest.approx(8.0 / 3.0, rel=1e-3)
     assert float(derived["eps_film_flat"]) == pytest.approx(30.0, rel=1e-3)
 
