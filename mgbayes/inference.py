@@ -108,7 +108,7 @@ def _evidence_likelihoods(model, hypothesis, resolved):
 
 def evidence_loglik(hypothesis, posterior, resolved):
     """Log-likelihood of each evidence data set for every draw (NumPy): name → array (draw,)."""
-    out, n = {}, None
+    out = {}
     for ev in hypothesis.evidence:
         h, obs = ev.hypothesis, ev.observations
         names = [k for k in priors_for(h, obs) if not k.startswith("noise_")]

@@ -18,6 +18,8 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     table, group-level summaries and a forest plot of the key parameters
     per cell.
     """
+    from .study import evidence_key
+
     cell_results = cell_results or {}
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
@@ -38,7 +40,8 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
             continue
         figures = _figures(name, fits[name], datas[name], comparisons.get(name), fig_dir)
         sections.append(_section(experiment, comparisons.get(name), fits[name], figures, params, quick))
-        sections += sensitivity.report_sections(experiment, comparisons, fits, out_dir=out_dir)
+        sections += sensitivity.report_sections(experiment, comparisons, fits, out_dir=out_dir,
+                                                alone=fits.get(evidence_key(name)))
     sections.append({"heading": "Convergence", "text": "Every fit is checked for R-hat, bulk and tail ESS, "
                      "divergences and E-BFMI; problems are listed by parameter.",
                      "tables": [convergence], "figures": []})

@@ -170,6 +170,29 @@ def tensions(idata, stated, *, prob=PROB):
     return pd.DataFrame(rows, columns=["hypothesis", "quantity", "stated", "lower", "median", "upper", "status"])
 
 
+def shared_quantities(joint, alone, names, *, prob=PROB):
+    """Each shared quantity from the outside data alone and from every joint fit, with its interval.
+
+    ``joint`` maps hypothesis → DataTree (fits with the evidence), ``alone``
+    is the fit of the outside data alone. ``status`` says whether a joint
+    interval overlaps the one of the outside data alone.
+    """
+    rows = []
+    for name in names:
+        ref = None
+        for label, idata in [("outside data alone", alone), *joint.items()]:
+            if idata is None or name not in idata["posterior"]:
+                continue
+            lower, median, upper = np.quantile(idata["posterior"][name].values, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+            if ref is None:
+                ref, status = (lower, upper), ""
+            else:
+                status = "agrees" if lower <= ref[1] and upper >= ref[0] else "disagrees"
+            rows.append({"quantity": name, "fit": label, "lower": lower, "median": median, "upper": upper,
+                         "status": status})
+    return pd.DataFrame(rows, columns=["quantity", "fit", "lower", "median", "upper", "status"])
+
+
 def outside_information(experiment):
     """Words for the outside information of an experiment ('' when none)."""
     parts = [f"priors on {', '.join(sorted(experiment.information))}"] if experiment.information else []
@@ -178,11 +201,12 @@ def outside_information(experiment):
     return "; ".join(parts)
 
 
-def report_sections(experiment, comparisons, fits, *, out_dir=None):
+def report_sections(experiment, comparisons, fits, *, out_dir=None, alone=None):
     """Report sections "What decided it" and "Tensions" for one experiment.
 
     ``comparisons`` and ``fits`` are the study's (experiment name → ...);
-    tables are also written to ``out_dir`` when given.
+    ``alone`` is the fit of its outside data alone (:func:`mgbayes.study.fit_evidence_alone`), if any.
+    Tables are also written to ``out_dir`` when given.
     """
     from . import report
 
@@ -212,8 +236,15 @@ def report_sections(experiment, comparisons, fits, *, out_dir=None):
     flagged = table[table.conflict | (table.diagnosis.fillna("✓") != "✓")]
     summary = "; ".join(f"'{h}': {', '.join(g.parameter)}" for h, g in flagged[flagged.conflict].groupby("hypothesis"))
     lines.append("Prior-data conflicts: " + (summary if summary else "none") + ".")
-    sections = [{"heading": f"{experiment.name}: what decided it", "text": "\n\n".join(lines),
-                 "tables": [("every parameter: prior quantile of its posterior median, sensitivities", table)]}]
+    tables = [("every parameter: prior quantile of its posterior median, sensitivities", table)]
+    shared = sorted({n for e in experiment.evidence for n in e["shares"]})
+    if shared and alone:
+        both = shared_quantities(results, next(iter(alone.values())), shared)
+        lines.append(f"Shared with the outside data: {', '.join(shared)}; "
+                     + "; ".join(f"'{r.fit}' {r.status}" for r in both.itertuples() if r.status)
+                     + f" with the outside data alone ({PROB:.0%} intervals overlap or not).")
+        tables.insert(0, ("shared quantities: the outside data alone and each joint fit", both))
+    sections = [{"heading": f"{experiment.name}: what decided it", "text": "\n\n".join(lines), "tables": tables}]
     if out_dir is not None:
         report.write_table(table, Path(out_dir) / f"{experiment.name}_sensitivity")
     if experiment.stated:

@@ -415,9 +415,41 @@ def run(study_path, out_dir, *, quick=False, log=print, command="", scheduler=No
     for name, twin in twins.items():
         if name in comparisons and twin.name in comparisons:
             comparisons[name].spectra_only = twin.name
+    for experiment in study.experiments:
+        if experiment.evidence and any(e["shares"] for e in experiment.evidence):
+            log(f"{experiment.name}: the outside data alone ...")
+            fits[evidence_key(experiment.name)] = fit_evidence_alone(experiment, quick=quick, log=log)
     outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log,
                       cell_results=many)
     return comparisons
+
+
+def evidence_key(name):
+    """Key in a study's fits of the fit of experiment ``name``'s outside data alone."""
+    return f"{name} (outside data alone)"
+
+
+def fit_evidence_alone(experiment, *, quick=False, log=print):
+    """Fit the outside evidence without the experiment's own data: what it says about the shared quantities.
+
+    The evidence that shares quantities is the main model; the others join it,
+    sharing the parameters they name alike. Returns ``{name: DataTree}``.
+    """
+    sampler = {**experiment.sampler, **(QUICK if quick else {})}
+    evidence = load_evidence(experiment)
+    main = next(ev for ev in evidence if ev.shares)
+    names = set(main.hypothesis.free_parameters())
+    main.hypothesis.evidence = tuple(
+        inference.Evidence(ev.name, ev.hypothesis, ev.observations,
+                           tuple(sorted(names & set(ev.hypothesis.free_parameters()))))
+        for ev in evidence if ev is not main)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the convergence table
+        idata = inference.fit(main.hypothesis, main.observations, draws=sampler["draws"], tune=sampler["tune"],
+                              chains=sampler["chains"], random_seed=sampler["seed"],
+                              target_accept=sampler["target_accept"])
+    log(f"    {main.name}: {idata.attrs['diagnostics']}")
+    return {main.name: idata}
 
 
 def spectra_only(study, experiment):

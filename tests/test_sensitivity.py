@@ -68,3 +68,17 @@ def test_tensions_compare_stated_ranges_with_the_posterior_interval():
     assert table.loc["R_ion", "status"] == "tension"  # last time: 2 b ~ 10, far below 3e5
     assert table.loc["R_ion", "median"] == pytest.approx(10.0, rel=0.05)
     assert "corrosion" in table.loc["R_ion", "stated"]
+
+
+def test_shared_quantity_of_each_joint_fit_is_checked_against_the_outside_data_alone():
+    rng = np.random.default_rng(4)
+
+    def tree(centre):
+        return xr.DataTree.from_dict({"posterior": xr.Dataset(
+            {"R_e": (("chain", "draw"), rng.normal(centre, 100.0, (2, 300)))})})
+
+    table = sensitivity.shared_quantities({"charge_transfer": tree(2050.0), "film": tree(9000.0)}, tree(2000.0),
+                                          ["R_e"]).set_index("fit")
+    assert list(table.index) == ["outside data alone", "charge_transfer", "film"]
+    assert table.loc["charge_transfer", "status"] == "agrees" and table.loc["film", "status"] == "disagrees"
+    assert table.loc["outside data alone", "median"] == pytest.approx(2000.0, rel=0.02)
