@@ -16,6 +16,7 @@ def with_re():
     return next(e for e in s.experiments if e.name == "ocv_drift_with_Re")
 
 
+@pytest.mark.slow  # compiles the joint model's density (tens of seconds)
 def test_joint_model_shares_R_e_and_the_polysulfide_arc():
     experiment = with_re()
     ct = next(h for h in study.load_hypotheses(experiment) if h.name == "charge_transfer")
