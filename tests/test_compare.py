@@ -9,8 +9,8 @@ from mgbayes.hypotheses import MODELS_DIR
 from mgbayes.observations import observe
 
 OCV = MODELS_DIR / "ocv_drift"
-GRID = simulate.frequency_grid(1e5, 0.02, 6)
-TIMES = np.linspace(0.5, 20, 8)
+GRID = simulate.frequency_grid(1e5, 0.02, 4)
+TIMES = np.linspace(0.5, 20, 6)
 
 
 def row(comparison, name):
@@ -47,7 +47,7 @@ def ocv_and_polysulfide(seed):
 def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_the_film(seed):
     data, evidence = ocv_and_polysulfide(seed)
     names = ("charge_transfer", "film")
-    alone = {h.name: inference.fit(h, data, draws=300, tune=400, chains=2, random_seed=seed)
+    alone = {h.name: inference.fit(h, data, draws=200, tune=300, chains=2, random_seed=seed)
              for h in hypotheses.load_folder(OCV) if h.name in names}
     c = compare.compare(alone, unit="spectrum")
     # the two hypotheses hold the same two arcs: the spectra alone support both (roles swapped) ...
@@ -60,7 +60,7 @@ def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_
     for h in hypotheses.load_folder(OCV):
         if h.name in names:
             h.evidence = evidence
-            joint[h.name] = inference.fit(h, data, draws=300, tune=400, chains=2, random_seed=seed)
+            joint[h.name] = inference.fit(h, data, draws=200, tune=300, chains=2, random_seed=seed)
     c = compare.compare(joint, unit="spectrum")
     assert row(c, "charge_transfer").verdict == "best" and row(c, "film").verdict == "worse than best", str(c)
     r_e = joint["charge_transfer"]["posterior"]["R_e"].values
