@@ -16,19 +16,18 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import table, timer  # noqa: E402
+from common import SINGLE_ARC, table, timer  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from mgbayes import cells, hypotheses, io, parallel, simulate, study  # noqa: E402
-from mgbayes.hypotheses import MODELS_DIR  # noqa: E402
 
 SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "seed": 1, "target_accept": 0.9}
 
 
 def make_cells(root, n):
     """``n`` small cells with scattered charge-transfer resistance and drift; returns the experiment."""
-    h = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    h = hypotheses.load(SINGLE_ARC)
     rng = np.random.default_rng(0)
     rows = ["file,cell,area_cm2"]
     for k in range(n):

@@ -6,20 +6,25 @@ Benchmarks print ratios against a baseline measured in the same process
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from mgbayes import hypotheses, simulate
-from mgbayes.demo import AREA_CM2, ocv_parameters
-from mgbayes.hypotheses import MODELS_DIR
+from mgbayes.demo import AREA_CM2
+
+#: The single-arc charge-transfer model (R_el + 2 R_ct(t) || CPE_dl) the benchmarks were written for; the
+#: shipped OCV hypotheses hold the film arc too since issue 16, and bench_logp hand-codes this one.
+SINGLE_ARC = Path(__file__).resolve().parents[1] / "tests" / "data" / "single_arc.toml"
+SINGLE_ARC_TRUTH = {"R_el": 40.0, "R_ct_0": 2.0e4, "R_ct_rate": 0.45, "CPE_dl_T": 3.4e-5, "CPE_dl_P": 0.92}
 
 
 def ocv_series(n_spectra=40, n_frequency=71, seed=1):
-    """A drift series of ``n_spectra`` spectra (1 MHz to 20 mHz) from the charge-transfer hypothesis."""
-    h = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    """A drift series of ``n_spectra`` spectra (1 MHz to 20 mHz) from the single-arc charge-transfer model."""
+    h = hypotheses.load(SINGLE_ARC)
     frequency = np.logspace(6, np.log10(0.02), n_frequency)
     times = np.linspace(0.5, 20.0, n_spectra)
-    return h, simulate.spectra(h, ocv_parameters(), times_h=times, frequency=frequency, area_cm2=AREA_CM2,
+    return h, simulate.spectra(h, SINGLE_ARC_TRUTH, times_h=times, frequency=frequency, area_cm2=AREA_CM2,
                                noise=0.01, seed=seed)
 
 

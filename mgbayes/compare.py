@@ -116,6 +116,8 @@ class Comparison:
     rule: str = RULE
     decision: str = ""
     reasons: list = field(default_factory=list)
+    truth: str | None = None          # synthetic data: the hypothesis that generated them
+    spectra_only: str | None = None   # with outside information: the experiment compared on its data alone
 
     @property
     def method(self):

@@ -119,6 +119,10 @@ class Hypothesis:
     noise_model: str = "proportional"
     noise_priors: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
+    #: other experiments fitted jointly (outside evidence as data): :class:`mgbayes.inference.Evidence`
+    evidence: tuple = field(default=(), repr=False)
+    #: hard bounds on named quantities from outside information: name -> {"lower"/"upper": value}
+    bounds: dict = field(default_factory=dict)
 
     # -- structure ---------------------------------------------------------
     @property

@@ -15,8 +15,10 @@ unit in ``attrs["unit"]`` (see :mod:`mgbayes.units`).
 
 import dataclasses
 import importlib.metadata
+import json
 import platform
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +26,10 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, circuits, diagnostics
+from . import cache, circuits, diagnostics, units
 from .backend import namespace
+from .errors import HypothesisError, MgbayesError
 from .hypotheses import PER_PART
-from . import cache, diagnostics, units
-from .errors import MgbayesError
 from .observations import check_kind, observe
 from .sampler import density, resolve_sampler, sample
 
@@ -41,6 +42,148 @@ FLOAT32_VALUES = 1 << 21
 CHUNK_VALUES = 1 << 19
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
 OBSERVED_DATA = "observed_values"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Another experiment fitted jointly with a hypothesis: outside evidence as data.
+
+    Its likelihood joins the hypothesis's in one model. The names in
+    ``shares`` are the hypothesis's own quantities (free parameters or
+    formulas, e.g. the film's ``R_e``); every other parameter of the evidence
+    hypothesis is its own, shared by name with the other evidence of the same
+    hypothesis (e.g. one polysulfide arc in two cells). Only the
+    hypothesis's own data enter LOO: the evidence acts, through its data, as
+    part of the prior of what the hypothesis predicts.
+
+    Attributes
+    ----------
+    name : str
+        Label of the data set (prefixes its observed variable, noise and dims).
+    hypothesis : Hypothesis
+        Forward model of the evidence data.
+    observations : Observations
+        The evidence data (:func:`mgbayes.observations.observe`).
+    shares : tuple of str
+        Quantities that are the main hypothesis's.
+    """
+
+    name: str
+    hypothesis: object
+    observations: object
+    shares: tuple = ()
+
+
+def check_evidence(hypothesis, evidence):
+    """Raise unless every shared name is defined by ``hypothesis`` and no other name clashes with its own."""
+    own = set(hypothesis.free_parameters()) | set(hypothesis.transform) | set(hypothesis.drift)
+    for ev in evidence:
+        names = set(ev.hypothesis.free_parameters())
+        missing = [n for n in ev.shares if n not in own]
+        clash = sorted((names & own) - set(ev.shares))
+        if missing or clash:
+            raise HypothesisError(
+                f"evidence {ev.name!r} ({ev.hypothesis.path}) with hypothesis {hypothesis.name!r}: "
+                + (f"shares {missing}, which {hypothesis.name!r} does not define; " if missing else "")
+                + (f"{clash} are named in both but not shared: add them to shares or rename them" if clash else ""))
+
+
+def _evidence_likelihoods(model, hypothesis, resolved):
+    """Add each evidence's parameters and likelihood to ``model`` (inside its context)."""
+    own = {}
+    for ev in hypothesis.evidence:
+        h, obs = ev.hypothesis, ev.observations
+        values = {}
+        for name, prior in priors_for(h, obs).items():
+            if name.startswith("noise_"):
+                continue
+            if name in ev.shares:
+                values[name] = resolved[name]
+            else:
+                if name not in own:
+                    own[name] = prior.to_pymc(name)
+                values[name] = own[name]
+        noise = {k: p.to_pymc(f"{ev.name}_noise_{k}") for k, p in h.noise_priors.items()}
+        inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
+        mu = obs.predict(h, h.resolve(values, inputs))
+        sigma = noise_sd(obs, h.noise_model, mu, noise)
+        dims = tuple(f"{ev.name}_{d}" for d in obs.dims)
+        for d, name in zip(obs.dims, dims):
+            model.add_coord(name, obs.coords[d])
+        name = f"{h.observed_name}_{ev.name}"
+        if h.noise_model == "student_t":
+            pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=dims)
+        else:
+            pm.Normal(name, mu=mu, sigma=sigma, observed=obs.values, dims=dims)
+
+
+def evidence_loglik(hypothesis, posterior, resolved):
+    """Log-likelihood of each evidence data set for every draw (NumPy): name → array (draw,)."""
+    out = {}
+    for ev in hypothesis.evidence:
+        h, obs = ev.hypothesis, ev.observations
+        names = [k for k in priors_for(h, obs) if not k.startswith("noise_")]
+        values = posterior_values(posterior, [k for k in names if k not in ev.shares])
+        values.update({k: resolved[k] for k in ev.shares})
+        fixed = {k: np.asarray(p.args["value"]) for k, p in priors_for(h, obs).items() if p.is_fixed}
+        noise = {k[len(ev.name) + 1:]: v for k, v in
+                 posterior_values(posterior, [f"{ev.name}_noise_{k}" for k in h.noise_priors]).items()}
+        _, mu, sigma, nu = likelihood_terms(h, obs, values, fixed, noise)
+        ll = pointwise_loglik(obs, mu, sigma, nu)
+        out[ev.name] = ll.reshape(ll.shape[0], -1).sum(axis=1)
+    return out
+
+
+def log_prior_values(priors, posterior):
+    """Log prior density of every sampled parameter at each draw: name → array like the posterior's.
+
+    Densities are of the variable as sampled: a log-uniform parameter is
+    uniform in its log (a constant), the rest in their own units.
+    """
+    import scipy.stats as st
+
+    out = {}
+    for name, prior in priors.items():
+        a = prior.args
+        if prior.is_fixed or name not in posterior:
+            continue
+        x = posterior[name].values
+        match prior.dist:
+            case "lognormal":
+                lp = st.lognorm.logpdf(x, s=a["sd_log"], scale=a["median"])
+            case "loguniform":
+                lp = np.full(x.shape, -np.log(np.log(a["upper"] / a["lower"])))
+            case "normal":
+                lp = st.norm.logpdf(x, a["mu"], a["sigma"])
+            case "halfnormal":
+                lp = st.halfnorm.logpdf(x, scale=a["sigma"])
+            case "uniform":
+                lp = st.uniform.logpdf(x, a["lower"], a["upper"] - a["lower"])
+            case "beta":
+                lp = st.beta.logpdf(x, a["alpha"], a["beta"])
+        out[name] = lp
+    return out
+
+
+#: Steepness of a hard bound: the log density falls by 200 for every bound's worth beyond it (about 2 at 1 %).
+BOUND_STEEPNESS = 200.0
+
+
+def bound_logp(x, bound):
+    """Log-density term of a hard bound (``{"lower"/"upper": value}``) on ``x``, NumPy or PyTensor.
+
+    A smooth, steep wall (a softplus), so that NUTS sees a gradient: inside
+    the bound it is nearly 0, beyond it falls by :data:`BOUND_STEEPNESS`
+    per bound's worth, so no amount of data carries a quantity far past it.
+    """
+    xp = namespace(x)
+    softplus = np.logaddexp if xp is np else (lambda a, b: pt.softplus(b))
+    out = 0.0
+    if "upper" in bound:
+        out = out - softplus(0.0, BOUND_STEEPNESS * (x / bound["upper"] - 1.0)).sum()
+    if "lower" in bound:
+        out = out - softplus(0.0, BOUND_STEEPNESS * (1.0 - x / bound["lower"])).sum()
+    return out
 
 
 def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
@@ -87,9 +230,14 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
         else:
             pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
+        if hypothesis.evidence:
+            _evidence_likelihoods(model, hypothesis, resolved)
+        for name, bound in hypothesis.bounds.items():
+            pm.Potential(f"bound_{name}", bound_logp(resolved[name], bound))
     model.mgbayes_priors = priors
     model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) for rv in model.free_RVs)
-    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable)
+    evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares) for ev in hypothesis.evidence]
+    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable, *evidence)
     return model, obs
 
 
@@ -345,6 +493,7 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     idata["log_likelihood"] = xr.Dataset({hypothesis.observed_name: ll_da})
     _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
     _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
+    _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw)
     idata["constant_data"] = _constant_data(obs)
     _add_prior(idata, hypothesis, obs, priors, random_seed)
     label_units(idata, units.units(hypothesis, obs.unit), hypothesis.observed_name, obs.unit)
@@ -357,6 +506,31 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     attrs["modes_disagree"] = int(report.logp_gap > 0 or report.mode_gap > 0)
     idata.attrs.update(attrs)
     return idata
+
+
+def _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw):
+    """Groups ``log_prior`` (per sampled parameter) and, for joint fits, ``evidence_log_likelihood``.
+
+    They serve power-scaling sensitivity (:mod:`mgbayes.sensitivity`).
+    """
+    priors = dict(priors_for(hypothesis, obs))
+    for ev in hypothesis.evidence:
+        priors.update({k: p for k, p in priors_for(ev.hypothesis, ev.observations).items()
+                       if k not in ev.shares and not k.startswith("noise_")})
+        priors.update({f"{ev.name}_noise_{k}": p for k, p in ev.hypothesis.noise_priors.items()})
+    idata.attrs["priors"] = json.dumps({k: {"dist": p.dist, **p.args} for k, p in priors.items()})
+    values = log_prior_values({k: p for k, p in priors.items() if k in posterior}, posterior)
+    log_prior = xr.Dataset({k: xr.DataArray(v, dims=posterior[k].dims, coords=posterior[k].coords)
+                            for k, v in values.items()})
+    for name, bound in hypothesis.bounds.items():  # a hard bound is part of the prior
+        x = np.asarray(resolved[name]).reshape(n_chain * n_draw, -1)
+        log_prior[f"bound_{name}"] = (("chain", "draw"), np.array([bound_logp(row, bound) for row in x]).reshape(n_chain, n_draw))
+    idata["log_prior"] = log_prior
+    if hypothesis.evidence:
+        ll = evidence_loglik(hypothesis, posterior, resolved)
+        idata["evidence_log_likelihood"] = xr.Dataset(
+            {k: (("chain", "draw"), v.reshape(n_chain, n_draw)) for k, v in ll.items()},
+            coords={"chain": posterior.chain, "draw": posterior.draw})
 
 
 def priors_for(hypothesis, obs):

@@ -1,7 +1,10 @@
 """Synthetic data from any hypothesis: demo data, recovery tests, calibration.
 
-The forward model is the hypothesis's own (the same code NUTS samples), so
-data simulated here are exactly what a hypothesis predicts, plus noise.
+The forward model is the hypothesis's own (the same code NUTS samples). With
+the defaults, data are exactly what a hypothesis predicts plus the noise its
+proportional likelihood assumes; ``floor_ohm`` and ``sweep_drift`` add the
+errors of a real measurement (an instrument floor, a cell that drifts during
+the sweep) that no likelihood we fit contains, for honest verdict tests.
 """
 
 import numpy as np
@@ -28,8 +31,19 @@ def _resolve(hypothesis, params, inputs, cell_index=None):
     return hypothesis.resolve(values, inputs, cell_index=cell_index)
 
 
+def sweep_times_h(frequency, start_h):
+    """Time of each point of a sweep that starts at ``start_h`` [h].
+
+    Each point lasts one period ``1/f`` (the layout :func:`mgbayes.io.write_mpt`
+    writes), so a 1 MHz - 20 mHz sweep takes about four minutes, nearly all
+    of it at the lowest frequencies.
+    """
+    frequency = np.asarray(frequency, dtype=float)
+    return start_h + np.concatenate([[0.0], np.cumsum(1.0 / frequency[:-1])]) / 3600.0
+
+
 def spectra(hypothesis, params, *, times_h, frequency=None, area_cm2=1.0, symmetric=True,
-            noise=0.01, seed=None, source="simulated"):
+            noise=0.01, floor_ohm=0.0, sweep_drift=False, seed=None, source="simulated"):
     """Simulate a :class:`~mgbayes.data.SpectrumSeries` from an impedance hypothesis.
 
     Parameters
@@ -39,7 +53,7 @@ def spectra(hypothesis, params, *, times_h, frequency=None, area_cm2=1.0, symmet
         Value of every free parameter (``hypothesis.free_parameters()``), in
         the hypothesis's units (Ohm cm2 with an area).
     times_h : array_like
-        Time of each spectrum in hours.
+        Time of each spectrum in hours (the start of its sweep).
     frequency : array_like, optional
         Frequencies in Hz; default 1 MHz to 20 mHz, 10 per decade.
     area_cm2 : float
@@ -48,22 +62,41 @@ def spectra(hypothesis, params, *, times_h, frequency=None, area_cm2=1.0, symmet
         Two electrodes in series.
     noise : float
         Relative noise: Re and Im each get Gaussian noise of sd ``noise |Z|``.
+    floor_ohm : float
+        Noise floor of the instrument [Ohm, per cell]: Re and Im each get
+        Gaussian noise of sd ``sqrt(floor_ohm**2 + (noise |Z|)**2)``.
+    sweep_drift : bool
+        The cell keeps drifting while a sweep runs: each point is evaluated
+        at its own time (:func:`sweep_times_h`), not at the spectrum's time.
+        A realistic error that no likelihood of a single-time spectrum has.
     """
     frequency = frequency_grid() if frequency is None else np.asarray(frequency, float)
     times_h = np.atleast_1d(np.asarray(times_h, dtype=float))
-    resolved = _resolve(hypothesis, params, {"t": times_h})
-    re, im = hypothesis.impedance(resolved, frequency, symmetric=symmetric)
-    z = np.broadcast_to(np.asarray(re) + 1j * np.asarray(im), (times_h.size, frequency.size))
+    if sweep_drift:
+        z = np.stack([_sweep(hypothesis, params, frequency, t, symmetric) for t in times_h])
+    else:
+        resolved = _resolve(hypothesis, params, {"t": times_h})
+        re, im = hypothesis.impedance(resolved, frequency, symmetric=symmetric)
+        z = np.broadcast_to(np.asarray(re) + 1j * np.asarray(im), (times_h.size, frequency.size))
     rng = np.random.default_rng(seed)
-    scale = noise * np.abs(z)
+    scale = np.sqrt((floor_ohm * area_cm2) ** 2 + (noise * np.abs(z)) ** 2)  # in the units of z (per area)
     z = z + scale * (rng.standard_normal(z.shape) + 1j * rng.standard_normal(z.shape))
-    meta = {"synthetic": True, "hypothesis": hypothesis.name, "noise_relative": noise,
-            "parameters": {k: float(np.asarray(v)) for k, v in params.items()}}
+    meta = {"synthetic": True, "hypothesis": hypothesis.name, "noise_relative": noise, "noise_floor_ohm": floor_ohm,
+            "sweep_drift": bool(sweep_drift), "parameters": {k: float(np.asarray(v)) for k, v in params.items()}}
     return d.SpectrumSeries([
         d.Spectrum(frequency, z[i] / area_cm2, time_h=float(t), area_cm2=area_cm2, symmetric=symmetric,
                    source=source, metadata=meta)
         for i, t in enumerate(times_h)
     ])
+
+
+def _sweep(hypothesis, params, frequency, start_h, symmetric):
+    """One spectrum whose points are each evaluated at their own time in the sweep."""
+    t = sweep_times_h(frequency, start_h)
+    resolved = _resolve(hypothesis, params, {"t": t})
+    re, im = hypothesis.impedance(resolved, frequency, symmetric=symmetric)  # (time of point, frequency)
+    z = np.broadcast_to(np.asarray(re) + 1j * np.asarray(im), (t.size, frequency.size))
+    return np.diagonal(z).copy()
 
 
 def iv_curve(hypothesis, params, *, current_density_mA_cm2, cells=None, noise_V=0.01, seed=None,

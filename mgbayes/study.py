@@ -18,11 +18,33 @@ they use. A study file (TOML; paths relative to the file)::
     area_cm2 = 1.131                   # electrode area (values become Ohm cm2)
     symmetric = true                   # Mg||Mg: two electrodes in series
     hypotheses = "../ocv_drift"        # folder, file, or list of either
-    information = []                   # prior files applied to every hypothesis
-    unit = "point"                     # LOO unit: point | spectrum | cell, or "future" (leave-future-out)
+    information = []                   # prior files ([priors], hard [bounds]) applied to every hypothesis
+    unit = "spectrum"                  # LOO unit: point | spectrum | cell, or "future" (leave-future-out);
+                                       # default: spectrum for spectra series, point otherwise
+    truth = "charge_transfer"          # synthetic data: the hypothesis that generated them (named in verdicts)
+    stated = "numbers.toml"            # numbers stated elsewhere, compared with the posterior ("Tensions")
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
     decimal = ","                      # decimal separator of the data (default: detected per file)
     forecast = { min_spectra = 20, horizon = 1 }   # with unit = "future" (see mgbayes.forecast)
+
+Outside evidence as data: each ``[[experiment.evidence]]`` table is
+another experiment fitted jointly with every hypothesis (one model, two
+likelihoods); its ``shares`` are the hypothesis's own quantities, its other
+parameters its own (shared by name between evidence tables), and only the
+experiment's own data enter LOO (see :class:`mgbayes.inference.Evidence`)::
+
+    [[experiment.evidence]]
+    name = "polysulfide_Mg"
+    data = "polysulfide_Mg.csv"
+    area_cm2 = 1.131
+    symmetric = true
+    hypothesis = "../ocv_drift_info/polysulfide_Mg.toml"
+    shares = ["R_e"]
+
+An experiment with ``information`` or ``evidence`` is also compared on its
+data alone (the spectra-only fits are reused from another experiment of
+the study when it has them), so the report shows what the outside
+information changed.
 
 Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
 (``data = "cells/*.mpt"``), with ``cells = "cells.csv"`` giving per-cell
@@ -46,6 +68,7 @@ information priors, sampler settings, mgbayes source and numerical stack) are un
 output is written atomically.
 """
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -61,13 +84,16 @@ from . import cache, cells, compare, forecast, hypotheses, inference, io, parall
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 from .files import check_name, check_writable, lock
+from .observations import observe
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
                     "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling", "decimal",
                     "design",  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
                     *("spectra", "time_h", "frequency_Hz"),  # selection keys, see _selection
-                    "kk", "kk_threshold"}  # Kramers-Kronig pre-check, see mgbayes.kk
+                    "kk", "kk_threshold",  # Kramers-Kronig pre-check, see mgbayes.kk
+                    "evidence", "truth", "stated"}
+_EVIDENCE_KEYS = {"name", "data", "hypothesis", "area_cm2", "symmetric", "shares"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -95,6 +121,10 @@ class Experiment:
     selection: dict = field(default_factory=dict)  # SpectrumSeries.select keywords: index, time_h, frequency_Hz
     kk: str = "flag"  # failing spectra: "flag" (report), "exclude" (not fitted) or "off"
     kk_threshold: float = 0.05  # mgbayes.kk.THRESHOLD
+    evidence: list = field(default_factory=list)  # dicts: name, data_path, hypothesis_path, area_cm2, symmetric, shares
+    bounds: dict = field(default_factory=dict)  # hard bounds from information files: name -> {"lower"/"upper": value}
+    truth: str | None = None   # synthetic data: the hypothesis that generated them
+    stated: dict = field(default_factory=dict)  # quantity -> {"range": (lo, hi), "text": ...}
 
 
 @dataclass
@@ -203,16 +233,18 @@ def _experiment(table, path, defaults, provenance, k):
             raise HypothesisError(f"{where}: hypothesis path {p} does not exist")
     if len(files) < 1:
         raise HypothesisError(f"{where}: no hypothesis files found in {entries}")
-    information = {}
+    information, bounds = {}, {}
     for entry in table.get("information", []):
         p = (base / entry).resolve()
         if not p.is_file():
             raise HypothesisError(f"{where}: information file {p} does not exist")
-        priors = read_toml(p, "information file").get("priors", {})
+        info = read_toml(p, "information file")
+        priors = info.get("priors", {})
         if not isinstance(priors, dict):
             raise HypothesisError(f"{p}: priors = {priors!r}; expected a [priors] table of name = {{ dist = ... }}")
         information.update(priors)
-    unit = table.get("unit", "point")
+        bounds.update({k: _bound(v, f"{p} [bounds.{k}]") for k, v in info.get("bounds", {}).items()})
+    unit = table.get("unit") or _default_unit(files, cell_list)
     if unit not in ("point", "spectrum", "cell", "future"):
         raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
     options = table.get("forecast", {})
@@ -223,8 +255,13 @@ def _experiment(table, path, defaults, provenance, k):
     if unit == "future" and cell_list is not None:
         raise HypothesisError(f"{where}: unit = \"future\" is for one spectra series; many-cell experiments "
                               "compare with the cell as LOO unit")
+    truth = table.get("truth")
+    if truth is not None and truth not in _names(files):
+        raise HypothesisError(f"{where}: truth = {truth!r} is not one of the experiment's hypotheses {_names(files)}")
     return Experiment(
         name=table["name"], data_path=data_path, hypothesis_paths=files, information=information, unit=unit,
+        evidence=[_evidence(e, base, f"{where} [evidence {i + 1}]") for i, e in enumerate(table.get("evidence", []))],
+        bounds=bounds, truth=truth, stated=_stated(table["stated"], base, where) if "stated" in table else {},
         forecast=dict(options),
         max_refits=int(table.get("max_refits", 5)),
         area_cm2=table.get("area_cm2"), symmetric=bool(table.get("symmetric", False)), process=table.get("process"),
@@ -295,6 +332,60 @@ def select(data, selection, where):
         raise HypothesisError(f"{where}: spectra / time_h select spectra of a series, but the file holds one "
                               "spectrum; remove those keys")
     return data.select(**selection)
+def _names(files):
+    return [tomllib.loads(f.read_text(encoding="utf-8")).get("name", f.stem) for f in files]
+
+
+def _default_unit(files, cell_list):
+    """LOO unit when the study names none: whole spectra for a drift series (its points are correlated)."""
+    kind = tomllib.loads(files[0].read_text(encoding="utf-8")).get("kind", "impedance")
+    return "spectrum" if kind == "impedance" and cell_list is None else "point"
+
+
+def _bound(spec, where):
+    """A hard bound ``{ upper = x }`` and/or ``{ lower = x }`` (positive numbers)."""
+    if not isinstance(spec, dict) or not spec or set(spec) - {"lower", "upper"} or not all(
+            isinstance(v, (int, float)) and v > 0 for v in spec.values()):
+        raise HypothesisError(f"{where}: expected {{ upper = value }} and/or {{ lower = value }} (positive), got {spec!r}")
+    return {k: float(v) for k, v in spec.items()}
+
+
+def _evidence(table, base, where):
+    """One ``[[experiment.evidence]]`` table, checked (paths resolved)."""
+    if not isinstance(table, dict) or set(table) - _EVIDENCE_KEYS or not {"name", "data", "hypothesis"} <= set(table):
+        raise HypothesisError(f"{where}: expected keys name, data, hypothesis[, area_cm2, symmetric, shares]; "
+                              f"got {sorted(table) if isinstance(table, dict) else table!r}")
+    out = {"name": str(table["name"]), "data_path": (base / table["data"]).resolve(),
+           "hypothesis_path": (base / table["hypothesis"]).resolve(), "area_cm2": table.get("area_cm2"),
+           "symmetric": bool(table.get("symmetric", False)), "shares": tuple(table.get("shares", ()))}
+    for key in ("data_path", "hypothesis_path"):
+        if not out[key].is_file():
+            raise HypothesisError(f"{where}: {key.split('_')[0]} file {out[key]} does not exist")
+    return out
+
+
+def _stated(entry, base, where):
+    """Numbers stated elsewhere (``[stated.NAME] range = [lo, hi]``, ``text``) from a TOML file."""
+    path = (base / entry).resolve()
+    if not path.is_file():
+        raise HypothesisError(f"{where}: stated file {path} does not exist")
+    table = tomllib.loads(path.read_text(encoding="utf-8")).get("stated", {})
+    out = {}
+    for name, spec in table.items():
+        lo_hi = spec.get("range") if isinstance(spec, dict) else None
+        if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1]):
+            raise HypothesisError(f"{path} [stated.{name}]: expected range = [low, high], got {spec!r}")
+        out[name] = {"range": (float(lo_hi[0]), float(lo_hi[1])), "text": str(spec.get("text", ""))}
+    return out
+
+
+def load_evidence(experiment):
+    """The experiment's outside evidence as :class:`mgbayes.inference.Evidence` objects."""
+    out = []
+    for e in experiment.evidence:
+        data = io.read(e["data_path"], area_cm2=e["area_cm2"], symmetric=e["symmetric"])
+        out.append(inference.Evidence(e["name"], hypotheses.load(e["hypothesis_path"]), observe(data), e["shares"]))
+    return tuple(out)
 
 
 def load_data(experiment, kind):
@@ -342,6 +433,12 @@ def load_hypotheses(experiment):
         names = set(h.free_parameters()) | set(h.drift) | set(h.hierarchy)
         extra = {k: v for k, v in experiment.information.items() if k in names}
         out.append(hypotheses.load(p, priors=extra) if extra else h)
+    evidence = load_evidence(experiment) if experiment.evidence else ()
+    for h in out:
+        inference.check_evidence(h, evidence)
+        h.evidence = evidence
+        own = set(h.free_parameters()) | set(h.transform) | set(h.drift)
+        h.bounds = {k: v for k, v in experiment.bounds.items() if k in own}
     kinds = {h.experiment for h in out}
     if len(kinds) > 1:
         raise HypothesisError(f"experiment {experiment.name!r}: hypotheses explain different experiments {sorted(kinds)}")
@@ -353,7 +450,11 @@ def fit_key(experiment, hypothesis, sampler):
     h = hashlib.sha256()
     h.update(experiment.data_path.read_bytes())
     h.update(hypothesis.text.encode())
-    h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()},
+    for e in experiment.evidence:  # joint fits depend on the outside data and its model too
+        h.update(e["data_path"].read_bytes())
+        h.update(e["hypothesis_path"].read_bytes())
+        h.update(json.dumps([e["name"], e["area_cm2"], e["symmetric"], list(e["shares"])]).encode())
+    h.update(json.dumps({"priors": {k: v.describe() for k, v in hypothesis.priors.items()}, "bounds": hypothesis.bounds,
                          "sampler": sampler, "area": experiment.area_cm2, "symmetric": experiment.symmetric,
                          "process": experiment.process, "code": cache.code_version(),
                          **({"decimal": experiment.decimal} if experiment.decimal else {}),
@@ -446,6 +547,8 @@ def _run(study, out_dir, *, quick, log, command, scheduler, workers):
     from . import outputs
 
     comparisons, fits, datas, many = {}, {}, {}, {}
+    twins = {e.name: spectra_only(study, e) for e in study.experiments if e.information or e.evidence or e.bounds}
+    study.experiments += [t for t in twins.values() if t not in study.experiments]
     for experiment in study.experiments:
         if experiment.cells is not None:
             result = cells.run_experiment(experiment, out_dir, quick=quick, scheduler=scheduler, workers=workers, log=log)
@@ -460,10 +563,61 @@ def _run(study, out_dir, *, quick, log, command, scheduler, workers):
         if len(results) >= 2:
             comparison = _compare(experiment, results, data, quick, log)
             comparison.experiment = comparison.table["experiment"] = experiment.name  # not the hypotheses' kind
+            comparison.truth = experiment.truth
             comparisons[experiment.name] = comparison
+    for name, twin in twins.items():
+        if name in comparisons and twin.name in comparisons:
+            comparisons[name].spectra_only = twin.name
+    for experiment in study.experiments:
+        if experiment.evidence and any(e["shares"] for e in experiment.evidence):
+            log(f"{experiment.name}: the outside data alone ...")
+            fits[evidence_key(experiment.name)] = fit_evidence_alone(experiment, quick=quick, log=log)
     outputs.write_all(study, out_dir, fits, datas, comparisons, quick=quick, command=command, log=log,
                       cell_results=many)
     return comparisons
+
+
+def evidence_key(name):
+    """Key in a study's fits of the fit of experiment ``name``'s outside data alone."""
+    return f"{name} (outside data alone)"
+
+
+def fit_evidence_alone(experiment, *, quick=False, log=print):
+    """Fit the outside evidence without the experiment's own data: what it says about the shared quantities.
+
+    The evidence that shares quantities is the main model; the others join it,
+    sharing the parameters they name alike. Returns ``{name: DataTree}``.
+    """
+    sampler = {**experiment.sampler, **(QUICK if quick else {})}
+    evidence = load_evidence(experiment)
+    main = next(ev for ev in evidence if ev.shares)
+    names = set(main.hypothesis.free_parameters())
+    main.hypothesis.evidence = tuple(
+        inference.Evidence(ev.name, ev.hypothesis, ev.observations,
+                           tuple(sorted(names & set(ev.hypothesis.free_parameters()))))
+        for ev in evidence if ev is not main)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the convergence table
+        idata = inference.fit(main.hypothesis, main.observations, draws=sampler["draws"], tune=sampler["tune"],
+                              chains=sampler["chains"], random_seed=sampler["seed"],
+                              target_accept=sampler["target_accept"])
+    log(f"    {main.name}: {idata.attrs['diagnostics']}")
+    return {main.name: idata}
+
+
+def spectra_only(study, experiment):
+    """The experiment on its own data without outside information: the study's own, or a new one.
+
+    A new one is named ``<name>_spectra_only``; its fits are reused from
+    any experiment of the study with the same inputs.
+    """
+    for e in study.experiments:
+        if (e.data_path == experiment.data_path and e.hypothesis_paths == experiment.hypothesis_paths
+                and not (e.information or e.evidence or e.bounds) and e.unit == experiment.unit and e.cells is None):
+            return e
+    return dataclasses.replace(experiment, name=f"{experiment.name}_spectra_only", information={}, evidence=[], bounds={},
+                               description=f"The hypotheses of {experiment.name!r} on its data alone, "
+                                           "without outside information.")
 
 
 def _compare(experiment, results, data, quick, log):
@@ -521,7 +675,9 @@ def summary(comparisons, fits, out_dir, *, quick=False):
         for row in c.table.itertuples():
             lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
                          f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")
-        lines.append(f"  verdict: {c.verdict}")
+        lines.append(f"  verdict: {c.verdict}" + (f" [synthetic data generated by '{c.truth}']" if c.truth else ""))
+        if c.spectra_only and c.spectra_only in comparisons:
+            lines.append(f"  spectra only ({c.spectra_only}): {comparisons[c.spectra_only].verdict}")
     problems = [f"  {e}/{h}: {r.attrs['diagnostics']}" for e, rs in fits.items() for h, r in rs.items()
                 if not int(r.attrs.get("converged", 1))]
     lines.append("convergence: " + ("all fits converged" if not problems else "PROBLEMS"))

@@ -1,11 +1,11 @@
 """A small study on disk for end-to-end tests: one synthetic cell, a drifting and a constant hypothesis."""
 
 import shutil
+from pathlib import Path
 
 from mgbayes import hypotheses, io, simulate
-from mgbayes.hypotheses import MODELS_DIR
 
-CT = MODELS_DIR / "ocv_drift" / "charge_transfer.toml"
+CT = Path(__file__).parent / "data" / "single_arc.toml"  # the single-arc model, named charge_transfer
 TRUTH = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
 
 
@@ -18,7 +18,7 @@ def write_small_study(root, *, times_h, title, extra=""):
                               frequency=simulate.frequency_grid(1e5, 0.05, 4), area_cm2=1.131, seed=5)
     io.write_mpt(series, root / "cell.mpt")
     (root / "hyp").mkdir()
-    shutil.copy(CT, root / "hyp")
+    shutil.copy(CT, root / "hyp" / "charge_transfer.toml")
     (root / "hyp" / "constant.toml").write_text(CT.read_text().replace('name = "charge_transfer"', 'name = "no_drift"')
                                                 .replace('R_ct = "linear"', 'R_ct = "constant"'))
     (root / "study.toml").write_text(f"""

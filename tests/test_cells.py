@@ -1,6 +1,7 @@
 """Many-cell studies: cell tables, seeds, parallel fits (process pool and Dask) and cell-unit LOO."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,15 +9,15 @@ import pytest
 
 from mgbayes import cells, cli, hypotheses, io, parallel, simulate, study
 from mgbayes.errors import HypothesisError, MgbayesError
-from mgbayes.hypotheses import MODELS_DIR
 
+SINGLE_ARC = Path(__file__).parent / "data" / "single_arc.toml"  # a small single-arc model named charge_transfer
 SMALL = {"draws": 100, "tune": 150, "chains": 2, "seed": 3, "target_accept": 0.9}
 
 
 def _write_cells(root, n=3):
     """``n`` small synthetic cells (few frequencies), even ones without drift, and a metadata table."""
     (root / "cells").mkdir(parents=True)
-    ct = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    ct = hypotheses.load(SINGLE_ARC)
     rows = ["file,cell,area_cm2,electrolyte,temperature_C"]
     for k in range(n):
         truth = {"R_el": 30.0, "R_ct_0": 2e4 * (1 + 0.2 * k), "R_ct_rate": 0.45 * (k % 2),
@@ -27,8 +28,8 @@ def _write_cells(root, n=3):
         rows.append(f"c{k}.mpt,cell{k},1.131,{'EC' if k % 2 else 'THF'},25")
     (root / "cells" / "cells.csv").write_text("\n".join(rows) + "\n")
     (root / "hyp").mkdir()
-    shutil.copy(MODELS_DIR / "ocv_drift" / "charge_transfer.toml", root / "hyp")
-    (root / "hyp" / "constant.toml").write_text((MODELS_DIR / "ocv_drift" / "charge_transfer.toml").read_text()
+    shutil.copy(SINGLE_ARC, root / "hyp" / "charge_transfer.toml")
+    (root / "hyp" / "constant.toml").write_text(SINGLE_ARC.read_text()
                                                 .replace('name = "charge_transfer"', 'name = "no_drift"')
                                                 .replace('R_ct = "linear"', 'R_ct = "constant"'))
     return root

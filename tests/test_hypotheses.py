@@ -1,5 +1,7 @@
 """Hypothesis files: loading, checks with clear errors, resolution, simulation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from mgbayes.errors import HypothesisError
 from mgbayes.hypotheses import MODELS_DIR
 
 OCV = MODELS_DIR / "ocv_drift"
+SINGLE_ARC = Path(__file__).parent / "data" / "single_arc.toml"  # a small single-arc model
 
 
 def write(tmp_path, text, name="h.toml"):
@@ -25,23 +28,28 @@ electrode = "p(R_ct,CPE_dl)"
 """
 
 
-def test_shipped_ocv_hypotheses_load_and_share_experiment():
-    hs = hypotheses.load_folder(OCV)
-    assert {h.name for h in hs} == {"charge_transfer", "film", "mixed"}
-    assert all(h.experiment == "ocv_drift" and h.physics for h in hs)
-    film = next(h for h in hs if h.name == "film")
-    # physical priors replace the film CPE coefficient: thickness and permittivity are sampled
-    assert {"thickness_nm", "permittivity", "R_e", "R_ion_0", "R_ion_rate"} <= set(film.free_parameters())
-    assert "CPE_film_T" not in film.free_parameters()
+def test_shipped_ocv_hypotheses_hold_the_same_parts_and_differ_in_what_drifts():
+    hs = {h.name: h for h in hypotheses.load_folder(OCV)}
+    assert set(hs) == {"charge_transfer", "film", "mixed"}
+    assert all(h.experiment == "ocv_drift" and h.physics for h in hs.values())
+    # the same circuit, priors and noise in every file (equal chances); only [drift] and the film's R_ion differ
+    assert len({str(h.electrode) for h in hs.values()}) == 1
+    assert all(h.priors == hs["film"].priors and h.noise_priors == hs["film"].noise_priors for h in hs.values())
+    assert {n: set(h.drift) for n, h in hs.items()} == {"charge_transfer": {"R_ct"}, "film": {"R_ion"},
+                                                         "mixed": {"R_ion", "R_ct"}}
+    for h in hs.values():
+        # film by its resistance and ln(R_ion / R_e) (no R_ion <-> R_e swap); capacitances in physical terms
+        assert {"R_film_0", "ln_Rion_Re", "roughness", "thickness_nm", "permittivity", "C_dl"} <= set(h.free_parameters())
+        assert not {"R_e", "R_ion", "R_ion_0", "CPE_film_T", "CPE_dl_T"} & set(h.free_parameters())
 
 
 def test_information_prior_overrides_only_where_used():
-    info = {"R_e": {"dist": "lognormal", "median": 2e3, "sd_log": 0.5}}
+    info = {"R_ion_rate": {"dist": "lognormal", "median": 0.1, "sd_log": 0.5}}
     film = hypotheses.load(OCV / "film.toml", priors=info)
-    assert film.priors["R_e"].args["median"] == 2e3
+    assert film.priors["R_ion_rate"].args["median"] == 0.1
     hs = hypotheses.load_folder(OCV, priors=info)
     ct = next(h for h in hs if h.name == "charge_transfer")
-    assert "R_e" not in ct.priors
+    assert "R_ion_rate" not in ct.priors
 
 
 @pytest.mark.parametrize(
@@ -90,7 +98,7 @@ def test_expression_evaluates_on_numpy_and_refuses_attributes():
 
 
 def test_linear_drift_and_symmetric_cell_factor():
-    h = hypotheses.load(OCV / "charge_transfer.toml")
+    h = hypotheses.load(SINGLE_ARC)
     p = {"R_el": 10.0, "R_ct_0": 1e3, "R_ct_rate": 1.0, "CPE_dl_T": 1e-5, "CPE_dl_P": 1.0}
     series = simulate.spectra(h, p, times_h=[0.0, 2.0], frequency=[1e6, 1e3, 1, 1e-3, 1e-6], area_cm2=2.0, noise=0.0)
     z = series.impedance_area[:, [-1, 0]]
@@ -100,19 +108,27 @@ def test_linear_drift_and_symmetric_cell_factor():
     assert series.area_cm2 == 2.0 and series.symmetric
 
 
-def test_film_capacitance_from_thickness_and_permittivity():
+def test_film_capacitance_from_roughness_thickness_and_permittivity():
     h = hypotheses.load(OCV / "film.toml")
     values = {n: np.asarray(h.priors[n].typical()) if n in h.priors else None for n in h.free_parameters()}
-    values.update({"R_ion_0": np.asarray(1e4), "R_ion_rate": np.asarray(0.1), "R_e": np.asarray(1e6),
-                   "thickness_nm": np.asarray(8.0), "permittivity": np.asarray(10.0), "CPE_film_P": np.asarray(1.0)})
-    resolved = h.resolve(values, {"t": np.array([0.0])})
-    # C = eps eps0 / d = 10 * 8.854e-14 F/cm / 8e-7 cm = 1.107 uF/cm2
-    assert float(resolved["C_film"]) == pytest.approx(1.107e-6, rel=1e-3)
-    assert float(h.derive(resolved)["C_film_eq1"][0]) == pytest.approx(1.107e-6, rel=1e-3)
+    values.update({"R_ion_rate": np.asarray(0.1), "R_film_0": np.asarray(1e4), "ln_Rion_Re": np.log(0.01 / 0.99),
+                   "thickness_nm": np.asarray(8.0), "permittivity": np.asarray(10.0), "roughness": np.asarray(3.0),
+                   "CPE_film_P": np.asarray(1.0)})
+    resolved = h.resolve(values, {"t": np.array([0.0, 10.0])})
+    # C = roughness eps eps0 / d = 3 * 10 * 8.854e-14 F/cm / 8e-7 cm = 3.32 uF/cm2, constant in time
+    assert float(resolved["C_film"]) == pytest.approx(3.32e-6, rel=1e-3)
+    # R_ion / R_e = 0.01 / 0.99 at t = 0: the electronic fraction of the conductance is 1 %, R_film_0 = f_e R_e
+    assert float(resolved["R_e"]) == pytest.approx(1e6, rel=1e-9)
+    assert float(resolved["R_film"][0]) == pytest.approx(1e4, rel=1e-9)
+    assert float(resolved["R_ion"][1]) == pytest.approx(1e6 * 0.01 / 0.99 * 2.0, rel=1e-9)
+    derived = h.derive(resolved)
+    assert float(derived["f_e"]) == pytest.approx(0.01)
+    assert float(derived["thickness_nm_eps10"]) == pytest.approx(8.0 / 3.0, rel=1e-3)
+    assert float(derived["eps_film_flat"]) == pytest.approx(30.0, rel=1e-3)
 
 
 def test_simulate_rejects_missing_parameters():
-    h = hypotheses.load(OCV / "charge_transfer.toml")
+    h = hypotheses.load(SINGLE_ARC)
     with pytest.raises(HypothesisError, match="missing \\['CPE_dl_P'\\]"):
         simulate.spectra(h, {"R_el": 1, "R_ct_0": 1, "R_ct_rate": 1, "CPE_dl_T": 1}, times_h=[0])
 

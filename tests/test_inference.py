@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, simulate
-from mgbayes.hypotheses import MODELS_DIR
 
 FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
 needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files not found at {FILES}")
@@ -20,7 +19,7 @@ def circuit_hypothesis(text):
 
 @pytest.fixture(scope="module")
 def ct_fit():
-    h = hypotheses.load(MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    h = hypotheses.load(Path(__file__).parent / "data" / "single_arc.toml")
     truth = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
     data = simulate.spectra(h, truth, times_h=np.linspace(0, 20, 6), frequency=simulate.frequency_grid(1e5, 0.02, 6),
                             area_cm2=1.13, seed=3, noise=0.01)

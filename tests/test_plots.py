@@ -1,6 +1,7 @@
 """Figures: data and bands are on the axes, labels carry units, files are written atomically."""
 
 import functools
+from pathlib import Path
 import warnings
 
 import matplotlib
@@ -19,7 +20,7 @@ N_FREQ = len(simulate.frequency_grid(per_decade=4))
 @functools.cache
 def tiny_fit():
     """One small charge-transfer fit on synthetic spectra, shared by test_plots and test_report."""
-    h = hypotheses.load(hypotheses.MODELS_DIR / "ocv_drift" / "charge_transfer.toml")
+    h = hypotheses.load(Path(__file__).parent / "data" / "single_arc.toml")
     p = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
     s = simulate.spectra(h, p, times_h=TIMES, frequency=simulate.frequency_grid(per_decade=4),
                          area_cm2=1.13, seed=1)

@@ -237,13 +237,14 @@ def test_units_of_the_film_hypothesis():
     from mgbayes.hypotheses import MODELS_DIR
 
     text = (MODELS_DIR / "ocv_drift" / "film.toml").read_text()
-    names = ["R_el", "R_ion_0", "R_ion_rate", "R_e", "permittivity", "thickness_nm", "CPE_film_P", "R_ct",
-             "CPE_dl_T", "noise_sigma", "C_film", "R_film", "CPE_film_T"]
+    names = ["R_el", "R_ion_rate", "R_e", "R_film_0", "ln_Rion_Re", "f_e", "roughness", "permittivity", "thickness_nm", "CPE_film_P", "R_ct",
+             "C_dl", "noise_sigma", "C_film", "R_film", "R_ion", "CPE_film_T", "CPE_dl_T"]
     units = report.parameter_units(stub_result(text, names, "Ohm cm2"))
-    assert units == {"R_el": "Ohm cm2", "R_ion_0": "Ohm cm2", "R_ion_rate": "h-1", "R_e": "Ohm cm2",
+    assert units == {"R_el": "Ohm cm2", "R_ion_rate": "h-1", "R_e": "Ohm cm2", "R_film_0": "Ohm cm2", "ln_Rion_Re": "1",
+                     "f_e": "1", "roughness": "1",
                      "permittivity": "1", "thickness_nm": "nm", "CPE_film_P": "1", "R_ct": "Ohm cm2",
-                     "CPE_dl_T": "F s^(P-1) cm-2", "noise_sigma": "1", "C_film": "F cm-2", "R_film": "Ohm cm2",
-                     "CPE_film_T": "F s^(P-1) cm-2"}
+                     "C_dl": "F cm-2", "noise_sigma": "1", "C_film": "F cm-2", "R_film": "Ohm cm2",
+                     "R_ion": "Ohm cm2", "CPE_film_T": "F s^(P-1) cm-2", "CPE_dl_T": "F s^(P-1) cm-2"}
     per_cell = report.parameter_units(stub_result(text, ["R_e", "C_film", "CPE_dl_T"], "Ohm"))
     assert per_cell == {"R_e": "Ohm", "C_film": "F", "CPE_dl_T": "F s^(P-1)"}
 
