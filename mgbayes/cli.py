@@ -122,7 +122,9 @@ def _main(args, command):
             return _calibrate(args, command)
         return _circuits(args)
     except MgbayesError as err:
-        print(f"mgbayes: error: {_cli_words(str(err).splitlines()[0])}", file=sys.stderr)
+        line = str(err).splitlines()[0]
+        # fit/compare take Python's arguments as options; a study file's keys are the user's own words
+        print(f"mgbayes: error: {_cli_words(line) if args.command in ('fit', 'compare') else line}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"mgbayes: error: file not found: {err.filename}", file=sys.stderr)
