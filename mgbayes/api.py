@@ -24,12 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hypotheses, inference
+from . import hypotheses, inference, io
 from .circuits import Circuit
 from .data import IVCurve, Spectrum, SpectrumSeries
 from .errors import DataError, HypothesisError
 from .hypotheses import Hypothesis, load
-from .io import read
+
+
+
+def read(path, **options):
+    """Read a measured data file: :func:`mgbayes.io.read` (see there for the formats and options)."""
+    return io.read(path, **options)
+
 
 __all__ = ["read", "Circuit", "load", "hypothesis", "fit", "compare", "run", "predict", "plot", "summary",
            "loo_pit", "save", "load_result", "CircuitModel"]

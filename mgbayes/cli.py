@@ -166,15 +166,14 @@ def _circuits(args):
     from . import api, compare, io
     from .diagnostics import ConvergenceWarning
 
-    if args.command == "compare" and len(args.circuit) < 2:
-        print("mgbayes: error: compare needs at least two --circuit options", file=sys.stderr)
-        return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", io.DataWarning)
-        data = io.read(args.file, format=args.format, area_cm2=args.area, symmetric=args.symmetric,
-                       flip_imag=args.flip_imag)
-    for w in caught:
-        print(f"mgbayes: warning: {_cli_words(str(w.message))}", file=sys.stderr)
+        try:
+            data = io.read(args.file, format=args.format, area_cm2=args.area, symmetric=args.symmetric,
+                           flip_imag=args.flip_imag)
+        finally:  # a warning before an error is still shown
+            for w in caught:
+                print(f"mgbayes: warning: {_cli_words(str(w.message))}", file=sys.stderr)
     results = {}
     for k, text in enumerate(args.circuit, start=1):
         h = api.hypothesis(text)
