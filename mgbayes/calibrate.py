@@ -53,9 +53,13 @@ COLUMNS = ["experiment", "generator", "replicate", "best", "verdict", "elpd_diff
 # -- the verdict of one comparison ----------------------------------------------------------
 
 def fit_failed(idata):
-    """True when a fit's chains clearly failed (:func:`mgbayes.diagnostics.clearly_failed`)."""
-    n_draws = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]
-    return diagnostics.clearly_failed(float(idata.attrs["rhat_max"]), int(idata.attrs["divergences"]), n_draws)
+    """True when a fit cannot carry a verdict: the convergence gate of ``mgbayes run``.
+
+    The same test as :func:`mgbayes.compare.decide` applies to every fit
+    (:func:`mgbayes.diagnostics.verdict_problems`: R-hat, divergences, ESS,
+    chains in one mode, no better mode left behind).
+    """
+    return bool(diagnostics.verdict_problems(idata))
 
 
 def decide(comparison, failed):
@@ -70,9 +74,10 @@ def decide(comparison, failed):
     (:func:`mgbayes.compare.distinguishable`), else "indistinguishable".
     ``elpd_diff`` and ``dse`` are the runner-up's.
 
-    This is the gating of ``mgbayes run`` written here until
-    :mod:`mgbayes.compare` offers it as one public function; then this
-    calls that function.
+    The convergence gate is that of :func:`mgbayes.compare.decide`. Its
+    Pareto-k gate differs in one way, because calibration makes no exact
+    refits (``mgbayes run`` refits up to ``max_refits`` high-k units and
+    then gates on any hypothesis): here only the best hypothesis's k counts.
     """
     table = comparison.table
     best, runner_up = table.iloc[0], table.iloc[1]
