@@ -19,7 +19,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, diagnostics
+from . import cache, diagnostics, hypotheses
 from .observations import check_kind, observe
 from .sampler import resolve_sampler, sample
 
@@ -102,7 +102,11 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         ``posterior_predictive``, ``observed_data``, ``sample_stats``;
         attributes hold the hypothesis file text, versions and diagnostics.
     """
-    model, obs = build_model(hypothesis, data)
+    obs = data if hasattr(data, "pointwise_dims") else observe(data)
+    hypothesis, notice = hypotheses.for_cells(hypothesis, len(obs.coords.get("cell", ())))
+    if notice:
+        warnings.warn(notice, hypotheses.HierarchyNotice, stacklevel=2)
+    model, obs = build_model(hypothesis, obs)
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}

@@ -19,7 +19,8 @@ they use. A study file (TOML; paths relative to the file)::
     symmetric = true                   # Mg||Mg: two electrodes in series
     hypotheses = "../ocv_drift"        # folder, file, or list of either
     information = []                   # prior files applied to every hypothesis
-    unit = "point"                     # LOO unit: point | spectrum | cell, or "future" (leave-future-out)
+    unit = "point"                     # LOO unit: point | spectrum | cell | current, or "future" (leave-future-out)
+    ohmic_spectrum = "cell_eis.mpt"    # I-V and transients: prior of R_u from this spectrum's high-frequency intercept
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
     forecast = { min_spectra = 20, horizon = 1 }   # with unit = "future" (see mgbayes.forecast)
 
@@ -37,6 +38,18 @@ override both.
 I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 (optionally ``process = "plating"`` selects rows), transients with
 :func:`mgbayes.io.read_transients`.
+
+A hypothesis's ``[hierarchy]`` (cell-to-cell scatter) is dropped, with a
+notice in the log, when the experiment's data hold one cell.
+
+Uncompensated resistance ``R_u`` (Ohm cm2) of I–V and transient
+hypotheses: its prior is the hypothesis file's unless an ``information``
+file sets one, or ``ohmic_spectrum`` names an impedance spectrum of the
+same cell (read with ``area_cm2``): then ``R_u`` is lognormal around its
+high-frequency intercept (:func:`ohmic_prior`). A study shares ``R_u``
+between a plating and a stripping experiment of the same cells by giving
+both the same spectrum or information file: the same prior, fitted
+separately (no joint posterior).
 
 Finished fits are reused when their inputs (data bytes, hypothesis text,
 information priors, sampler settings, mgbayes source and numerical stack) are unchanged; every
@@ -60,7 +73,8 @@ from .errors import HypothesisError
 
 _STUDY_KEYS = {"title", "description", "provenance", "sampler", "experiment", "scheduler", "workers"}
 _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "information", "unit", "forecast",
-                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling"}
+                    "process", "sampler", "provenance", "description", "max_refits", "cells", "pooling",
+                    "ohmic_spectrum"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
@@ -169,9 +183,14 @@ def _experiment(table, path, defaults, provenance, k):
         if not p.is_file():
             raise HypothesisError(f"{where}: information file {p} does not exist")
         information.update(tomllib.loads(p.read_text(encoding="utf-8")).get("priors", {}))
+    if "ohmic_spectrum" in table:
+        spectrum = (base / table["ohmic_spectrum"]).resolve()
+        if not spectrum.is_file():
+            raise HypothesisError(f"{where}: ohmic_spectrum file {spectrum} does not exist")
+        information.setdefault("R_u", ohmic_prior(spectrum, area_cm2=table.get("area_cm2"), where=where))
     unit = table.get("unit", "point")
-    if unit not in ("point", "spectrum", "cell", "future"):
-        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
+    if unit not in ("point", "spectrum", "cell", "current", "future"):
+        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell', 'current' or 'future'")
     options = table.get("forecast", {})
     if not isinstance(options, dict) or set(options) - forecast.OPTIONS:
         raise HypothesisError(f"{where}: forecast = {options!r}; a table with keys from {sorted(forecast.OPTIONS)}")
@@ -188,6 +207,35 @@ def _experiment(table, path, defaults, provenance, k):
         sampler=_sampler(table.get("sampler", {}), where, defaults), provenance=table.get("provenance", provenance),
         description=table.get("description", ""), cells=cell_list, pooling=pooling,
     )
+
+
+#: Relative spread (sd of log) of the R_u prior around a spectrum's high-frequency intercept.
+OHMIC_SD_LOG = 0.3
+
+
+def ohmic_prior(path, *, area_cm2=None, where="study"):
+    """Prior table of ``R_u`` (Ohm cm2) from an impedance spectrum's high-frequency intercept.
+
+    The intercept is Re Z where |Im Z| is smallest among the highest decade
+    of frequencies (the series resistance before the first arc), times the
+    area; the prior is lognormal around it with ``sd_log`` =
+    :data:`OHMIC_SD_LOG` (the intercept is read, not fitted).
+    """
+    import numpy as np
+
+    if not area_cm2:
+        raise HypothesisError(f"{where}: ohmic_spectrum {path} needs area_cm2 (R_u is in Ohm cm2)")
+    data = io.read(path, area_cm2=area_cm2)
+    spectrum = data.spectra[0] if hasattr(data, "spectra") else data
+    z = spectrum.impedance_area
+    f = np.asarray(spectrum.frequency)
+    top = f >= f.max() / 10
+    k = np.flatnonzero(top)[np.argmin(np.abs(z.imag[top]))]
+    r = float(z.real[k])
+    if not np.isfinite(r) or r <= 0:
+        raise HypothesisError(f"{where}: ohmic_spectrum {path}: high-frequency intercept Re Z = {r}; "
+                              "need a positive series resistance")
+    return {"dist": "lognormal", "median": r, "sd_log": OHMIC_SD_LOG}
 
 
 def load_data(experiment, kind):
@@ -212,6 +260,20 @@ def load_hypotheses(experiment):
     kinds = {h.experiment for h in out}
     if len(kinds) > 1:
         raise HypothesisError(f"experiment {experiment.name!r}: hypotheses explain different experiments {sorted(kinds)}")
+    return out
+
+
+def for_data(hyps, data, *, log=None):
+    """The hypotheses as fitted to ``data``: ``[hierarchy]`` dropped (with a notice) when it holds one cell."""
+    from .observations import observe
+
+    n_cells = len(observe(data).coords.get("cell", ()))
+    out = []
+    for h in hyps:
+        h, notice = hypotheses.for_cells(h, n_cells)
+        if notice and log:
+            log(f"  notice: {notice}")
+        out.append(h)
     return out
 
 
@@ -245,6 +307,7 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
     hyps = load_hypotheses(experiment)
     data = load_data(experiment, hyps[0].kind)
+    hyps = for_data(hyps, data, log=log)
     results = {}
     for h in hyps:
         path = Path(out_dir) / "fits" / experiment.name / f"{h.name}.nc"
@@ -324,7 +387,7 @@ def _compare(experiment, results, data, quick, log):
             raise HypothesisError(f"experiment {experiment.name!r}: {err}") from None
     refit = None
     if experiment.max_refits > 0:
-        inner = compare.refitter(load_hypotheses(experiment), data, unit=experiment.unit,
+        inner = compare.refitter(for_data(load_hypotheses(experiment), data), data, unit=experiment.unit,
                                  max_refits=experiment.max_refits, draws=sampler["draws"], tune=sampler["tune"],
                                  chains=sampler["chains"], random_seed=sampler["seed"])
 
