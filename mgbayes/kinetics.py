@@ -26,7 +26,8 @@ Poole–Frenkel (hopping) conduction     ``j = G_film eta exp(c sqrt(eta))``, ``
 Tafel (plating, η >> RT/F)             ``eta = eta_1 + ln(j / 1 mA cm-2) / (alpha f)``
 Koutecký–Levich                        ``1/j = 1/j_k(eta) + 1/j_L``
 two channels (Mg saturating at j_L,    ``j = j_Mg(eta) + j_side(eta)``, solved for
-a second process with its own onset)   ``eta`` by bisection (implicit gradient)
+a second process with its own onset)   ``eta`` by bisection (implicit gradient);
+                                       Mg follows the onset law
 Sand time                              ``tau = pi D (n F c)**2 / (4 j**2)``
 =====================================  =========================================
 
@@ -463,7 +464,7 @@ def _frozen(xp):
         return lambda x: x
     from pytensor.gradient import disconnected_grad
 
-    return disconnected_grad
+    return lambda x: disconnected_grad(xp.as_tensor_variable(x))
 
 
 def poole_frenkel_overpotential(j, *, G_film, thickness_nm, permittivity, T=T_ROOM):
@@ -526,27 +527,36 @@ def _logaddexp(a, b, xp):
     return top + xp.log1p(xp.exp(-xp.abs(a - b)))
 
 
-def _two_channel_logs(eta, eta_1, alpha, j_L, eta_side, alpha_side, f):
-    """Logs of the Mg current (Tafel, Koutecký–Levich saturated), side current and their sum."""
-    xp = namespace(eta, eta_1, alpha, j_L, eta_side, alpha_side)
-    log_k = alpha * f * (eta - eta_1)
+def _log_sinh(x, xp):
+    """``log(sinh(x))`` for ``x > 0`` (``x`` floored at 1e-10: no current below the onset)."""
+    x = xp.maximum(x, 1e-10)
+    return x - np.log(2.0) + xp.log1p(-xp.exp(-2 * x))
+
+
+def _two_channel_logs(eta, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, f):
+    """Logs of the kinetic Mg current, the Mg current (Koutecký–Levich saturated), the side current and their sum."""
+    xp = namespace(eta, eta_on, j_ref, alpha, j_L, eta_side, alpha_side)
+    log_k = xp.log(2 * j_ref) + _log_sinh(alpha * f * (eta - eta_on), xp)
     log_L = xp.log(j_L)
     log_mg = log_k + log_L - _logaddexp(log_k, log_L, xp)
     log_side = alpha_side * f * (eta - eta_side)
     return log_k, log_mg, log_side, _logaddexp(log_mg, log_side, xp)
 
 
-def two_channel_overpotential(j, *, eta_1, alpha, j_L, eta_side, alpha_side, n=N_MG, T=T_ROOM, iterations=50):
+def two_channel_overpotential(j, *, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, n=N_MG, T=T_ROOM,
+                              iterations=50):
     """Overpotential at which Mg deposition and a second process together carry ``j``.
 
     Current balance ``j = j_Mg(eta) + j_side(eta)`` with
-    ``j_Mg = j_k j_L / (j_k + j_L)``, ``j_k = exp(alpha f (eta - eta_1))``
-    (Mg deposition, Tafel, saturating at the limiting current ``j_L``:
-    Koutecký–Levich) and ``j_side = exp(alpha_side f (eta - eta_side))`` (a
-    second reduction with its own onset: 1 mA cm-2 at ``eta_side``). Below
-    ``j_L`` and the side onset it is the Tafel line of Mg; above ``j_L`` the
-    second process carries the excess. There is no wall: every ``j > 0`` has
-    one finite ``eta``.
+    ``j_Mg = j_k j_L / (j_k + j_L)`` (Koutecký–Levich: Mg deposition
+    saturating at the limiting current ``j_L``), its kinetic current the
+    onset law ``j_k = 2 j_ref sinh(alpha f (eta - eta_on))`` (none below the
+    onset ``eta_on``, Tafel with slope ``ln 10 / (alpha f)`` above a few
+    ``j_ref``; the inverse of :func:`onset_tafel_overpotential`), and
+    ``j_side = exp(alpha_side f (eta - eta_side))``, a second reduction with
+    its own onset (1 mA cm-2 at ``eta_side``). Below ``j_L`` and the side
+    onset it is the onset law of Mg; above ``j_L`` the second process carries
+    the excess. There is no wall: every ``j > 0`` has one finite ``eta``.
 
     The sum is increasing in ``eta``; the root is bracketed by the
     overpotentials at which either channel alone carries ``j`` and ``j/2``
@@ -558,9 +568,9 @@ def two_channel_overpotential(j, *, eta_1, alpha, j_L, eta_side, alpha_side, n=N
     ----------
     j : float, array or tensor
         Current density, mA cm-2 (> 0).
-    eta_1, alpha : float, array or tensor
-        Mg deposition: overpotential at a kinetic current of 1 mA cm-2 (V) and
-        transfer coefficient in (0, 1).
+    eta_on, j_ref, alpha : float, array or tensor
+        Mg deposition: onset overpotential (V), current scale of the onset law
+        (mA cm-2) and transfer coefficient in (0, 1).
     j_L : float, array or tensor
         Limiting current of Mg deposition, mA cm-2.
     eta_side, alpha_side : float, array or tensor
@@ -570,19 +580,20 @@ def two_channel_overpotential(j, *, eta_1, alpha, j_L, eta_side, alpha_side, n=N
     -------
     eta : overpotential, V.
     """
-    xp = namespace(j, eta_1, alpha, j_L, eta_side, alpha_side)
+    xp = namespace(j, eta_on, j_ref, alpha, j_L, eta_side, alpha_side)
     f = _thermal_factor(n, T)
     frozen = _frozen(xp)
     log_j = xp.log(j)
+    c = [frozen(v) for v in (eta_on, j_ref, alpha, j_L, eta_side, alpha_side)]
 
     def alone(log_target):  # the smaller overpotential at which one channel alone carries exp(log_target)
-        side = eta_side + log_target / (alpha_side * f)
-        below = log_target < xp.log(j_L)
-        deficit = xp.where(below, 1 - xp.exp(log_target) / j_L, 1.0)
-        mg = xp.where(below, eta_1 + (log_target - xp.log(deficit)) / (alpha * f), np.inf)
+        side = c[4] + log_target / (c[5] * f)
+        below = log_target < xp.log(c[3])
+        deficit = xp.where(below, 1 - xp.exp(log_target) / c[3], 1.0)
+        log_k = log_target - xp.log(deficit) - xp.log(2 * c[1])
+        mg = xp.where(below, c[0] + _asinh_of_exp(log_k, xp) / (c[2] * f), np.inf)
         return xp.minimum(side, mg)
 
-    c = [frozen(v) for v in (eta_1, alpha, j_L, eta_side, alpha_side)]
     hi = frozen(alone(log_j))
     lo = frozen(alone(log_j - np.log(2.0)))
     for _ in range(iterations):
@@ -591,20 +602,22 @@ def two_channel_overpotential(j, *, eta_1, alpha, j_L, eta_side, alpha_side, n=N
         hi = xp.where(above, mid, hi)
         lo = xp.where(above, lo, mid)
     root = frozen(0.5 * (lo + hi))
-    log_k, log_mg, log_side, log_total = _two_channel_logs(root, eta_1, alpha, j_L, eta_side, alpha_side, f)
-    # d log(j_total) / d eta, from the frozen parameters
+    log_total = _two_channel_logs(root, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, f)[3]
+    # d log(j_total) / d eta at the root, from the frozen parameters
     fk, fmg, fside, ftot = _two_channel_logs(root, *c, f)
-    slope = (c[1] * f * xp.exp(fmg - ftot) * xp.exp(xp.log(c[2]) - _logaddexp(fk, xp.log(c[2]), xp))
-             + c[4] * f * xp.exp(fside - ftot))
+    x = xp.maximum(c[2] * f * (root - c[0]), 1e-10)
+    d_log_k = c[2] * f / xp.tanh(x)
+    slope = (xp.exp(fmg - ftot) * d_log_k * xp.exp(xp.log(c[3]) - _logaddexp(fk, xp.log(c[3]), xp))
+             + c[5] * f * xp.exp(fside - ftot))
     return root - (log_total - log_j) / frozen(slope)
 
 
-def two_channel_side_fraction(j, *, eta_1, alpha, j_L, eta_side, alpha_side, n=N_MG, T=T_ROOM):
+def two_channel_side_fraction(j, *, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, n=N_MG, T=T_ROOM):
     """Fraction of ``j`` carried by the second process in :func:`two_channel_overpotential`."""
-    xp = namespace(j, eta_1, alpha, j_L, eta_side, alpha_side)
-    eta = two_channel_overpotential(j, eta_1=eta_1, alpha=alpha, j_L=j_L, eta_side=eta_side,
-                                    alpha_side=alpha_side, n=n, T=T)
-    _, _, log_side, _ = _two_channel_logs(eta, eta_1, alpha, j_L, eta_side, alpha_side, _thermal_factor(n, T))
+    xp = namespace(j, eta_on, j_ref, alpha, j_L, eta_side, alpha_side)
+    kw = dict(eta_on=eta_on, j_ref=j_ref, alpha=alpha, j_L=j_L, eta_side=eta_side, alpha_side=alpha_side)
+    eta = two_channel_overpotential(j, **kw, n=n, T=T)
+    log_side = _two_channel_logs(eta, *kw.values(), _thermal_factor(n, T))[2]
     return xp.exp(log_side) / j
 
 
