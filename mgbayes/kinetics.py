@@ -437,25 +437,65 @@ def poole_frenkel_current(eta, *, G_film, thickness_nm, permittivity, T=T_ROOM):
     return G_film * eta * xp.exp(c * xp.sqrt(eta))
 
 
-def lambert_w(z, *, iterations=40):
+def lambert_w(z):
     """Principal branch of the Lambert W function for ``z >= 0`` (``w exp(w) = z``).
 
-    Newton's method on the convex ``w exp(w) - z`` from ``log1p(z) >= W(z)``
-    converges monotonically. On PyTensor the iterations carry no gradient;
-    a last Newton step with a frozen derivative gives the exact one,
-    ``dW/dz = W / (z (1 + W))`` (implicit differentiation).
+    The value comes from :func:`scipy.special.lambertw` (on PyTensor through
+    a small Op without a gradient); one Newton step with a frozen derivative
+    then gives the exact gradient, ``dW/dz = W / (z (1 + W))`` (implicit
+    differentiation), and leaves the value unchanged to rounding.
     """
     xp = namespace(z)
     z = xp.maximum(z, 0.0)
-    w = xp.log1p(z)
     frozen = _frozen(xp)
-    w0 = frozen(w)
-    for _ in range(iterations):
-        ew = xp.exp(w0)
-        w0 = w0 - (w0 * ew - z) / (ew * (1 + w0))
-    w0 = frozen(w0)
+    w0 = _lambert_w_value(z) if xp is np else frozen(_LambertW()(z))
     ew = xp.exp(w0)
     return w0 - (w0 * ew - z) / frozen(ew * (1 + w0))
+
+
+def _lambert_w_value(z):
+    from scipy.special import lambertw
+
+    return np.real(lambertw(np.asarray(z, dtype=float)))
+
+
+def _lambert_op():
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class LambertW(Op):
+        """Values of W(z) (no gradient: :func:`lambert_w` adds it by implicit differentiation)."""
+
+        __props__ = ()
+
+        def make_node(self, z):
+            import pytensor.tensor as pt
+
+            z = pt.as_tensor_variable(z)
+            return Apply(self, [z], [z.type()])
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = np.asarray(_lambert_w_value(inputs[0]), dtype=node.outputs[0].dtype)
+
+        def connection_pattern(self, node):
+            return [[False]]  # the value carries no gradient; lambert_w adds the exact one
+
+        def pullback(self, inputs, outputs, output_grads):
+            from pytensor.gradient import DisconnectedType
+
+            return [DisconnectedType()()]
+
+    return LambertW
+
+
+def _LambertW():
+    global _LAMBERT_OP
+    if _LAMBERT_OP is None:
+        _LAMBERT_OP = _lambert_op()
+    return _LAMBERT_OP()
+
+
+_LAMBERT_OP = None
 
 
 def _frozen(xp):
@@ -544,7 +584,7 @@ def _two_channel_logs(eta, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, f):
 
 
 def two_channel_overpotential(j, *, eta_on, j_ref, alpha, j_L, eta_side, alpha_side, n=N_MG, T=T_ROOM,
-                              iterations=50):
+                              iterations=32):
     """Overpotential at which Mg deposition and a second process together carry ``j``.
 
     Current balance ``j = j_Mg(eta) + j_side(eta)`` with
