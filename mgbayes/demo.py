@@ -67,13 +67,13 @@ def make_ocv_demo(out_dir=DEMO_DIR):
 
 #: Generating values (models/stripping_activation/time_controlled.toml): activation after
 #: 0.9 h for a typical cell, scattering between cells (0.63-1.15 h here; the paper reports
-#: 0.5-1.5 h); ~450-500 mV of film overpotential before; Butler-Volmer charge transfer and
+#: 0.5-1.5 h); 470 mV of film overpotential before (plus R_u j); Butler-Volmer charge transfer and
 #: 12 Ohm cm2 of uncompensated resistance after (73, 112, 165 and 280 mV at 0.3, 1, 3 and
 #: 10 mA cm-2; the paper: 94, 84, 150, 310 mV).
 STRIPPING_PARAMETERS = {
     "t_act_h_mu": 0.9, "t_act_h_sd": 0.35, "t_act_h_z": np.array([0.3, -1.0, 0.7, -0.4]),
     "width_h": 0.03,
-    "eta_pre_mu": 0.45, "eta_pre_sd": 0.04, "eta_pre_z": np.array([-0.6, -0.2, 0.4, 1.0]),
+    "eta_pre": 0.47,
     "j0": 0.02, "alpha": 0.5, "R_u": 12.0,
 }
 STRIPPING_CURRENTS = (0.3, 1.0, 3.0, 10.0)   # mA cm-2, one fresh cell each

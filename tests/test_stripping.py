@@ -24,8 +24,7 @@ README = ROOT / "data" / "demo" / "README-stripping.md"
 CURRENTS = [0.3, 1.0, 3.0, 10.0]
 NAMES = {"time_controlled", "charge_controlled", "power_law"}
 Z = np.array([0.3, -1.0, 0.7, -0.4])
-COMMON = dict(width_h=0.03, eta_pre_mu=0.45, eta_pre_sd=0.04, eta_pre_z=np.array([-0.6, -0.2, 0.4, 1.0]),
-              j0=0.02, alpha=0.5, R_u=12.0)
+COMMON = dict(width_h=0.03, eta_pre=0.47, j0=0.02, alpha=0.5, R_u=12.0)
 PARAMS = {
     "time_controlled": dict(COMMON, t_act_h_mu=0.9, t_act_h_sd=0.3, t_act_h_z=Z),     # the paper's observation
     "charge_controlled": dict(COMMON, Q_act_mu=0.6, Q_act_sd=0.3, Q_act_z=Z),         # 2, 0.6, 0.2, 0.06 h
@@ -53,7 +52,7 @@ def midpoint_crossing_h(tr, pre, post):
 def levels(params, k, j):
     """Overpotential [V] before and after activation of transient k at current j."""
     ohmic = 1e-3 * params["R_u"] * j
-    pre = params["eta_pre_mu"] + params["eta_pre_sd"] * params["eta_pre_z"][k] + ohmic
+    pre = params["eta_pre"] + ohmic
     post = np.arcsinh(j / (2 * params["j0"])) / (params["alpha"] * 2 * 96485.332 / (8.314 * 298.15)) + ohmic
     return pre, post
 
@@ -64,9 +63,7 @@ def test_the_hypotheses_load(hyps):
         assert h.experiment == "stripping_activation" and h.kind == "transient"
         assert h.physics and h.derived and "sigmoid" in h.response and "1e-3 * R_u * j" in h.response
         assert h.prior_table()["noise_sigma"].dist == "lognormal"
-        assert h.hierarchy["eta_pre"]["scale"] == "additive"
-        scatter = set(h.hierarchy) - {"eta_pre"}
-        assert len(scatter) == 1 and h.hierarchy[scatter.pop()]["scale"] == "log"  # activation scatters by cell
+        assert len(h.hierarchy) == 1 and next(iter(h.hierarchy.values()))["scale"] == "log"  # activation scatters
         assert h.priors["alpha"].args == {"lower": 0.0, "upper": 1.0}
         assert h.priors["R_u"] == hypotheses.load(ROOT / "models" / "plating_iv" / "two_channel.toml").priors["R_u"]
     assert hyps["power_law"].transform["t_act_h"] == "t0_h * j ** (-beta)"
