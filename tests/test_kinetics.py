@@ -333,7 +333,7 @@ def test_two_channel_limits():
     assert np.all(np.diff(eta) > 0)
     jt = pt.dvector("j")
     fn = pytensor.function([jt], kin.two_channel_overpotential(jt, **TWO))
-    np.testing.assert_allclose(fn(j), eta, rtol=1e-12)
+    np.testing.assert_allclose(fn(j), eta, rtol=1e-9)  # compiled log1p/exp round differently
 
 
 def test_sand_time():
