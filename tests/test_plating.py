@@ -241,3 +241,15 @@ def test_two_channel_reproduces_the_paper_values_and_loo_leaves_out_currents(hyp
         comparison = compare.compare(results, unit="current")
     assert comparison.method == "LOO unit: current (n = 4 left out one at a time)"
     assert comparison.table.hypothesis.iloc[0] == "two_channel"
+
+
+def test_ohmic_spectrum_gives_the_R_u_prior(tmp_path):
+    from mgbayes import demo, study
+
+    h = hypotheses.load(ROOT / "models" / "ocv_drift" / "charge_transfer.toml")
+    series = simulate.spectra(h, demo.ocv_parameters(), times_h=[1.0], area_cm2=demo.AREA_CM2, noise=0.0)
+    io.write_long_csv(series, tmp_path / "cell.csv")
+    prior = study.ohmic_prior(tmp_path / "cell.csv", area_cm2=demo.AREA_CM2)
+    assert prior["dist"] == "lognormal" and prior["median"] == pytest.approx(40.0, rel=0.01)  # R_el, Ohm cm2
+    with pytest.raises(Exception, match="needs area_cm2"):
+        study.ohmic_prior(tmp_path / "cell.csv")
