@@ -2,7 +2,9 @@
 
 The LOO unit is a choice: ``"point"`` (one frequency point of one spectrum,
 Re and Im together; one I–V point), ``"spectrum"`` (a whole spectrum left
-out) or ``"cell"`` (all points of one cell, for I–V sets and transients).
+out), ``"cell"`` (all points of one cell, for I–V sets and transients) or
+``"current"`` (all points at one applied current density: does a law
+predict a current that was not measured?).
 
 Verdict rule (stated in every report): the best hypothesis is *preferred*
 over another when its ELPD exceeds the other's by more than
@@ -61,7 +63,12 @@ def unit_loglik(idata, unit="point"):
         cells = idata["posterior"].coords["cell"].values if "cell" in idata["posterior"].coords else np.unique(cell_index)
         parts = [ll.isel(point=np.flatnonzero(cell_index == k)).sum("point") for k in range(len(cells))]
         return xr.concat(parts, dim="cell").assign_coords(cell=np.asarray(cells, dtype=str))
-    raise ValueError(f"unknown LOO unit {unit!r}; use 'point', 'spectrum' or 'cell'")
+    if unit == "current":  # all points at one applied current density (I-V sets, transients)
+        j = idata["constant_data"]["j"].values
+        levels = list(dict.fromkeys(j.tolist()))
+        parts = [ll.isel(point=np.flatnonzero(j == level)).sum("point") for level in levels]
+        return xr.concat(parts, dim="current").assign_coords(current=np.asarray(levels, dtype=float))
+    raise ValueError(f"unknown LOO unit {unit!r}; use 'point', 'spectrum', 'cell' or 'current'")
 
 
 def _observed_name(idata):
@@ -349,6 +356,10 @@ def unit_index(obs, unit):
         return np.broadcast_to(np.arange(shape[0])[:, None], shape)
     if unit == "cell":
         return np.asarray(obs.cell_index)
+    if unit == "current":
+        j = np.asarray(obs.inputs["j"])
+        levels = list(dict.fromkeys(j.tolist()))
+        return np.array([levels.index(v) for v in j.tolist()])
     raise ValueError(f"unknown LOO unit {unit!r}")
 
 

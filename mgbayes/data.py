@@ -470,6 +470,10 @@ class IVCurve:
         Path of the file the points came from.
     metadata : dict
         Anything else.
+    sd_V : array_like, optional
+        Known measurement standard deviation of each overpotential, V (> 0),
+        e.g. the spread a paper states for a mean over cells. Models add it
+        in quadrature to their own noise.
     """
 
     current_density_mA_cm2: np.ndarray
@@ -478,6 +482,7 @@ class IVCurve:
     process: np.ndarray = "plating"
     source: str | None = None
     metadata: dict = field(default_factory=dict)
+    sd_V: np.ndarray | None = None
 
     def __post_init__(self):
         where = _where(self.source)
@@ -493,6 +498,12 @@ class IVCurve:
             _check_positive(array, name, where)
         _check_process(process, where)
         fields = {"current_density_mA_cm2": j, "overpotential_V": eta, "cell": cell, "process": process}
+        if self.sd_V is not None:
+            sd = _frozen(self.sd_V, np.float64, "sd_V", where)
+            _check_same_length(where, current_density_mA_cm2=j, sd_V=sd)
+            _check_finite(sd, "sd_V", where)
+            _check_positive(sd, "sd_V", where)
+            fields["sd_V"] = sd
         for name, value in fields.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "metadata", dict(self.metadata))
@@ -535,6 +546,7 @@ class IVCurve:
             overpotential_V=self.overpotential_V[keep],
             cell=self.cell[keep],
             process=self.process[keep],
+            sd_V=None if self.sd_V is None else self.sd_V[keep],
         )
 
     def with_(self, **changes):

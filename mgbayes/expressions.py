@@ -30,7 +30,7 @@ CONSTANTS = {
     "n_Mg": N_MG,
 }
 
-_MATH = ("exp", "log", "log10", "log1p", "sqrt", "sinh", "cosh", "tanh", "arcsinh", "abs")
+_MATH = ("exp", "log", "log10", "log1p", "sqrt", "sinh", "cosh", "tanh", "arcsinh", "abs", "max")
 
 
 def sigmoid(x):
@@ -43,6 +43,9 @@ _PHYSICS = {
     "kinetics": (
         "tunnelling_current", "tunnelling_overpotential", "butler_volmer_current", "bv_overpotential",
         "onset_tafel_overpotential", "mass_transport_overpotential",
+        "simmons_overpotential", "simmons_log_conductance", "simmons_gamma", "poole_frenkel_current",
+        "poole_frenkel_overpotential", "tafel_overpotential", "tafel_slope", "koutecky_levich_overpotential",
+        "two_channel_overpotential", "two_channel_side_fraction", "sand_time_h",
     ),
 }
 

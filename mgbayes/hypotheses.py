@@ -50,7 +50,7 @@ transform, or have a prior; anything else is an error naming the file.
 """
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,10 @@ _KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response"
 
 #: Where the shipped hypotheses live (the repository's ``models/``; package data in a wheel).
 MODELS_DIR = resources.models_dir()
+
+
+class HierarchyNotice(UserWarning):
+    """A hypothesis's ``[hierarchy]`` was dropped because the data hold one cell."""
 
 
 @dataclass
@@ -386,6 +390,25 @@ class Hypothesis:
         """Predicted overpotential [V] for ``iv`` and ``transient`` hypotheses."""
         names = expressions.parse(self.response)[1]
         return expressions.evaluate(self.response, {n: resolved[n] for n in names})
+
+
+def for_cells(hypothesis, n_cells):
+    """``(hypothesis, notice)``: the hypothesis itself, or without ``[hierarchy]`` when the data hold one cell.
+
+    Cell-to-cell scatter cannot be estimated from one cell: its ``X_sd``
+    would return its prior and ``X_z`` make a funnel. With ``n_cells <= 1``
+    every hierarchical parameter ``X`` becomes one parameter with the prior
+    of ``X`` (``X_mu`` stays defined as ``X`` for ``[derived]`` formulas) and
+    ``notice`` says so; otherwise ``notice`` is ``None``.
+    """
+    if not hypothesis.hierarchy or n_cells > 1:
+        return hypothesis, None
+    names = sorted(hypothesis.hierarchy)
+    pooled = replace(hypothesis, hierarchy={},
+                                 transform={**hypothesis.transform, **{f"{n}_mu": n for n in names}})
+    notice = (f"{hypothesis.path or hypothesis.name}: the data hold one cell, so the [hierarchy] of {names} "
+              "(cell-to-cell scatter) cannot be estimated and is dropped: one value each, with its stated prior")
+    return pooled, notice
 
 
 def _expand(value):

@@ -26,7 +26,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, circuits, diagnostics, units
+from . import cache, circuits, diagnostics, hypotheses, units
 from .backend import namespace
 from .errors import HypothesisError, MgbayesError
 from .hypotheses import PER_PART
@@ -301,7 +301,13 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         has a ``unit`` attribute; attributes of the tree hold the hypothesis
         file text, versions and diagnostics.
     """
-    model, obs = model or build_model(hypothesis, data)
+    if model is None:  # a prepared model (calibration) is used as it is
+        obs = data if hasattr(data, "pointwise_dims") else observe(data)
+        hypothesis, notice = hypotheses.for_cells(hypothesis, len(obs.coords.get("cell", ())))
+        if notice:
+            warnings.warn(notice, hypotheses.HierarchyNotice, stacklevel=2)
+        model = build_model(hypothesis, obs)
+    model, obs = model
     check_derived(hypothesis, obs, model.mgbayes_priors)
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)

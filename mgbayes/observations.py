@@ -69,11 +69,15 @@ class Observations:
         """Standard deviation of the noise for noise ``model`` at means ``mu``."""
         xp = namespace(mu, sigma)
         if model == "absolute":
-            return sigma + 0 * mu
-        if self.kind == "impedance":
+            scale = sigma + 0 * mu
+        elif self.kind == "impedance":
             modulus = xp.sqrt(mu[..., 0] ** 2 + mu[..., 1] ** 2)
-            return sigma * xp.stack([modulus, modulus], axis=-1)
-        return sigma * xp.abs(mu)
+            scale = sigma * xp.stack([modulus, modulus], axis=-1)
+        else:
+            scale = sigma * xp.abs(mu)
+        if "sd" in self.extra:  # a known measurement sd of each value (data column), added in quadrature
+            return xp.sqrt(scale**2 + self.extra["sd"] ** 2)
+        return scale
 
     def guess_data(self):
         """(frequency, impedance) used to centre default circuit priors."""
@@ -173,7 +177,8 @@ def _iv(curve):
         cell_index=index,
         unit="V",
         source=str(curve.source or ""),
-        extra={"cell_of_point": np.array([str(c) for c in curve.cell])},
+        extra={"cell_of_point": np.array([str(c) for c in curve.cell]),
+               **({} if curve.sd_V is None else {"sd": np.asarray(curve.sd_V, dtype=float)})},
     )
 
 

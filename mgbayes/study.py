@@ -20,7 +20,8 @@ they use. A study file (TOML; paths relative to the file)::
     hypotheses = "../ocv_drift"        # folder, file, or list of either
     information = []                   # prior files ([priors], hard [bounds]) applied to every hypothesis
     unit = "spectrum"                  # LOO unit: point | spectrum | cell, or "future" (leave-future-out);
-                                       # default: spectrum for spectra series, point otherwise
+                                       # | current; default: spectrum for spectra series, point otherwise
+    ohmic_spectrum = "cell_eis.mpt"    # I-V and transients: prior of R_u from this spectrum's high-frequency intercept
     truth = "charge_transfer"          # synthetic data: the hypothesis that generated them (named in verdicts)
     stated = "numbers.toml"            # numbers stated elsewhere, compared with the posterior ("Tensions")
     max_refits = 5                     # exact refits for units with Pareto k > 0.7 (0: none)
@@ -63,6 +64,18 @@ I–V data (``kind = "iv"`` hypotheses) are read with :func:`mgbayes.io.read_iv`
 (optionally ``process = "plating"`` selects rows), transients with
 :func:`mgbayes.io.read_transients`.
 
+A hypothesis's ``[hierarchy]`` (cell-to-cell scatter) is dropped, with a
+notice in the log, when the experiment's data hold one cell.
+
+Uncompensated resistance ``R_u`` (Ohm cm2) of I–V and transient
+hypotheses: its prior is the hypothesis file's unless an ``information``
+file sets one, or ``ohmic_spectrum`` names an impedance spectrum of the
+same cell (read with ``area_cm2``): then ``R_u`` is lognormal around its
+high-frequency intercept (:func:`ohmic_prior`). A study shares ``R_u``
+between a plating and a stripping experiment of the same cells by giving
+both the same spectrum or information file: the same prior, fitted
+separately (no joint posterior).
+
 Finished fits are reused when their inputs (data bytes, hypothesis text,
 information priors, sampler settings, mgbayes source and numerical stack) are unchanged; every
 output is written atomically.
@@ -92,7 +105,7 @@ _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "info
                     "design",  # design: candidate measurements for `mgbayes design` (read by mgbayes.design)
                     *("spectra", "time_h", "frequency_Hz"),  # selection keys, see _selection
                     "kk", "kk_threshold",  # Kramers-Kronig pre-check, see mgbayes.kk
-                    "evidence", "truth", "stated"}
+                    "evidence", "truth", "stated", "ohmic_spectrum"}
 _EVIDENCE_KEYS = {"name", "data", "hypothesis", "area_cm2", "symmetric", "shares"}
 _SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
@@ -244,9 +257,14 @@ def _experiment(table, path, defaults, provenance, k):
             raise HypothesisError(f"{p}: priors = {priors!r}; expected a [priors] table of name = {{ dist = ... }}")
         information.update(priors)
         bounds.update({k: _bound(v, f"{p} [bounds.{k}]") for k, v in info.get("bounds", {}).items()})
+    if "ohmic_spectrum" in table:
+        spectrum = (base / table["ohmic_spectrum"]).resolve()
+        if not spectrum.is_file():
+            raise HypothesisError(f"{where}: ohmic_spectrum file {spectrum} does not exist")
+        information.setdefault("R_u", ohmic_prior(spectrum, area_cm2=table.get("area_cm2"), where=where))
     unit = table.get("unit") or _default_unit(files, cell_list)
-    if unit not in ("point", "spectrum", "cell", "future"):
-        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell' or 'future'")
+    if unit not in ("point", "spectrum", "cell", "current", "future"):
+        raise HypothesisError(f"{where}: unit = {unit!r}; use 'point', 'spectrum', 'cell', 'current' or 'future'")
     options = table.get("forecast", {})
     if not isinstance(options, dict) or set(options) - forecast.OPTIONS:
         raise HypothesisError(f"{where}: forecast = {options!r}; a table with keys from {sorted(forecast.OPTIONS)}")
@@ -286,7 +304,7 @@ def _check_types(table, where):
         "symmetric": (lambda v: isinstance(v, bool), "true or false"),
         "max_refits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
         "process": (lambda v: isinstance(v, str), "a process name in quotes, e.g. \"plating\""),
-        "unit": (lambda v: isinstance(v, str), "'point', 'spectrum', 'cell' or 'future'"),
+        "unit": (lambda v: isinstance(v, str), "'point', 'spectrum', 'cell', 'current' or 'future'"),
         "decimal": (lambda v: v in (".", ","), "\".\" or \",\" (the data's decimal separator)"),
     }
     for key, (ok, expected) in checks.items():
@@ -332,6 +350,8 @@ def select(data, selection, where):
         raise HypothesisError(f"{where}: spectra / time_h select spectra of a series, but the file holds one "
                               "spectrum; remove those keys")
     return data.select(**selection)
+
+
 def _names(files):
     return [tomllib.loads(f.read_text(encoding="utf-8")).get("name", f.stem) for f in files]
 
@@ -386,6 +406,35 @@ def load_evidence(experiment):
         data = io.read(e["data_path"], area_cm2=e["area_cm2"], symmetric=e["symmetric"])
         out.append(inference.Evidence(e["name"], hypotheses.load(e["hypothesis_path"]), observe(data), e["shares"]))
     return tuple(out)
+
+
+#: Relative spread (sd of log) of the R_u prior around a spectrum's high-frequency intercept.
+OHMIC_SD_LOG = 0.3
+
+
+def ohmic_prior(path, *, area_cm2=None, where="study"):
+    """Prior table of ``R_u`` (Ohm cm2) from an impedance spectrum's high-frequency intercept.
+
+    The intercept is Re Z where |Im Z| is smallest among the highest decade
+    of frequencies (the series resistance before the first arc), times the
+    area; the prior is lognormal around it with ``sd_log`` =
+    :data:`OHMIC_SD_LOG` (the intercept is read, not fitted).
+    """
+    import numpy as np
+
+    if not area_cm2:
+        raise HypothesisError(f"{where}: ohmic_spectrum {path} needs area_cm2 (R_u is in Ohm cm2)")
+    data = io.read(path, area_cm2=area_cm2)
+    spectrum = data.spectra[0] if hasattr(data, "spectra") else data
+    z = spectrum.impedance_area
+    f = np.asarray(spectrum.frequency)
+    top = f >= f.max() / 10
+    k = np.flatnonzero(top)[np.argmin(np.abs(z.imag[top]))]
+    r = float(z.real[k])
+    if not np.isfinite(r) or r <= 0:
+        raise HypothesisError(f"{where}: ohmic_spectrum {path}: high-frequency intercept Re Z = {r}; "
+                              "need a positive series resistance")
+    return {"dist": "lognormal", "median": r, "sd_log": OHMIC_SD_LOG}
 
 
 def load_data(experiment, kind):
@@ -445,6 +494,20 @@ def load_hypotheses(experiment):
     return out
 
 
+def for_data(hyps, data, *, log=None):
+    """The hypotheses as fitted to ``data``: ``[hierarchy]`` dropped (with a notice) when it holds one cell."""
+    from .observations import observe
+
+    n_cells = len(observe(data).coords.get("cell", ()))
+    out = []
+    for h in hyps:
+        h, notice = hypotheses.for_cells(h, n_cells)
+        if notice and log:
+            log(f"  notice: {notice}")
+        out.append(h)
+    return out
+
+
 def fit_key(experiment, hypothesis, sampler):
     """Hash of everything a fit depends on (reuse it when unchanged)."""
     h = hashlib.sha256()
@@ -482,6 +545,7 @@ def fit_all(experiment, out_dir, *, quick=False, log=print):
     sampler = {**experiment.sampler, **(QUICK if quick else {})}
     hyps = load_hypotheses(experiment)
     data = load_data(experiment, hyps[0].kind)
+    hyps = for_data(hyps, data, log=log)
     for h in hyps:  # every hypothesis's derived quantities, before the first one samples
         inference.check_derived(h, data)
     if hyps[0].kind == "impedance" and experiment.kk != "off":
@@ -633,7 +697,7 @@ def _compare(experiment, results, data, quick, log):
             raise HypothesisError(f"experiment {experiment.name!r}: {err}") from None
     refit = None
     if experiment.max_refits > 0:
-        inner = compare.refitter(load_hypotheses(experiment), data, unit=experiment.unit,
+        inner = compare.refitter(for_data(load_hypotheses(experiment), data), data, unit=experiment.unit,
                                  max_refits=experiment.max_refits, draws=sampler["draws"], tune=sampler["tune"],
                                  chains=sampler["chains"], random_seed=sampler["seed"])
 

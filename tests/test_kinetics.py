@@ -203,6 +203,14 @@ LAWS = [
     (kin.onset_tafel_current, ["eta", "eta_on", "b", "j_ref"], [0.5, 0.45, 0.04, 0.05]),
     (kin.mass_transport_overpotential, ["j", "j_lim"], [3.0, 10.0]),
     (kin.mass_transport_current, ["eta", "j_lim"], [0.01, 10.0]),
+    (kin.simmons_overpotential, ["j", "barrier_eV", "thickness_nm"], [3.0, 0.12, 7.5]),
+    (kin.poole_frenkel_current, ["eta", "G_film", "thickness_nm", "permittivity"], [0.3, 0.1, 8.0, 6.0]),
+    (kin.poole_frenkel_overpotential, ["j", "G_film", "thickness_nm", "permittivity"], [3.0, 0.1, 8.0, 6.0]),
+    (kin.tafel_overpotential, ["j", "eta_1", "alpha"], [3.0, 0.55, 0.7]),
+    (kin.koutecky_levich_overpotential, ["j", "eta_1", "alpha", "j_L"], [3.0, 0.55, 0.7, 12.0]),
+    (kin.two_channel_overpotential, ["j", "eta_on", "j_ref", "alpha", "j_L", "eta_side", "alpha_side"],
+     [3.0, 0.5, 0.3, 0.8, 4.0, 0.78, 0.5]),
+    (kin.lambert_w, ["z"], [5.0]),
 ]
 
 
@@ -233,3 +241,103 @@ def test_verify_grad_would_catch_a_wrong_gradient():
     broken = lambda j, G0: j / disconnected_grad(G0)
     with pytest.raises(Exception):
         verify_grad(broken, [np.asarray(3.0), np.asarray(2.0)], rng=np.random.default_rng(1), eps=1e-7)
+
+
+# --- laws from film physics and current balance ------------------------------------------
+
+SIMMONS = [(0.3, 0.12, 7.0), (3.0, 0.2, 8.0), (10.0, 0.1, 10.0), (1.0, 1.0, 2.0)]
+
+
+@pytest.mark.parametrize("j, barrier, d", SIMMONS)
+def test_simmons_overpotential_is_the_root_of_the_cubic_from_physics(j, barrier, d):
+    G0, gamma = kin.simmons_cubic_parameters(barrier_eV=barrier, thickness_nm=d)
+    np.testing.assert_allclose(np.exp(kin.simmons_log_conductance(barrier_eV=barrier, thickness_nm=d)), G0, rtol=1e-12)
+    np.testing.assert_allclose(kin.simmons_gamma(barrier_eV=barrier, thickness_nm=d), gamma, rtol=1e-12)
+    eta = kin.simmons_overpotential(j, barrier_eV=barrier, thickness_nm=d)
+    expected = brentq(lambda e: kin.tunnelling_current(e, G0=G0, gamma=gamma) - j, 0.0, 1e3, xtol=1e-14, rtol=1e-13)
+    assert eta == pytest.approx(expected, rel=1e-9)
+
+
+def test_simmons_thick_film_needs_a_low_barrier():
+    """7 nm at 1 eV: R_e ~ 1e22 Ohm cm2 and an absurd voltage; ~0.1 eV passes mA at < 1 V."""
+    R_e = 1e3 * np.exp(-kin.simmons_log_conductance(barrier_eV=1.0, thickness_nm=7.0))  # Ohm cm2
+    assert R_e > 1e20
+    assert kin.simmons_overpotential(1.0, barrier_eV=1.0, thickness_nm=7.0) > 1e3
+    assert np.isfinite(kin.simmons_overpotential(1.0, barrier_eV=4.0, thickness_nm=10.0))
+    assert kin.simmons_overpotential(1.0, barrier_eV=0.12, thickness_nm=7.0) < 1.0
+
+
+@pytest.mark.parametrize("j", [1e-3, 0.3, 3.0, 30.0])
+def test_poole_frenkel_overpotential_against_brentq(j):
+    kw = dict(G_film=0.1, thickness_nm=8.0, permittivity=6.0)
+    eta = kin.poole_frenkel_overpotential(j, **kw)
+    assert eta == pytest.approx(_solve(lambda e: kin.poole_frenkel_current(e, **kw), j, hi=50.0), rel=1e-9)
+    # c from physics: (e / kT) sqrt(e / (pi eps eps0 d))
+    c = E_CHARGE / (R_GAS / 6.02214076e23 * T_ROOM) * np.sqrt(E_CHARGE / (np.pi * 6.0 * 8.854e-12 * 8e-9))
+    assert kin.poole_frenkel_coefficient(thickness_nm=8.0, permittivity=6.0) == pytest.approx(c, rel=1e-12)
+
+
+def test_lambert_w_against_scipy():
+    from scipy.special import lambertw
+
+    z = np.array([0.0, 1e-10, 0.3, 1.0, 20.0, 1e6, 1e40])
+    np.testing.assert_allclose(kin.lambert_w(z), lambertw(z).real, rtol=1e-12, atol=1e-300)
+
+
+def test_tafel_slope_has_the_physical_minimum():
+    assert 1000 * kin.tafel_slope(1.0) == pytest.approx(29.58, abs=0.01)  # 2.303 RT / 2F
+    assert kin.tafel_overpotential(10.0, eta_1=0.5, alpha=1.0) - 0.5 == pytest.approx(kin.tafel_slope(1.0))
+
+
+@pytest.mark.parametrize("j", [0.3, 3.0, 9.0, 9.999])
+def test_koutecky_levich_against_brentq(j):
+    kw = dict(eta_1=0.55, alpha=0.6, j_L=10.0)
+    f = 0.6 * F_RT2
+
+    def current(eta):  # 1/j = 1/j_k + 1/j_L
+        j_k = np.exp(f * (eta - 0.55))
+        return 1 / (1 / j_k + 1 / 10.0)
+
+    eta = kin.koutecky_levich_overpotential(j, **kw)
+    assert eta == pytest.approx(_solve(current, j, hi=3.0), rel=1e-9)
+    assert np.isposinf(kin.koutecky_levich_overpotential(10.0, **kw))
+
+
+TWO = dict(eta_on=0.5, j_ref=0.3, alpha=0.8, j_L=4.0, eta_side=0.78, alpha_side=0.5)
+
+
+def _two_channel_current(eta, eta_on, j_ref, alpha, j_L, eta_side, alpha_side):
+    j_k = 2 * j_ref * np.sinh(max(alpha * F_RT2 * (eta - eta_on), 0.0))
+    return j_k * j_L / (j_k + j_L) + np.exp(alpha_side * F_RT2 * (eta - eta_side))
+
+
+@pytest.mark.parametrize("j", [1e-3, 0.3, 3.0, 3.99, 4.0, 10.0, 100.0])
+def test_two_channel_is_the_root_of_the_current_balance(j):
+    eta = kin.two_channel_overpotential(j, **TWO)
+    assert eta == pytest.approx(_solve(lambda e: _two_channel_current(e, **TWO), j, hi=3.0), abs=1e-12)
+    side = kin.two_channel_side_fraction(j, **TWO)
+    assert 0 <= side <= 1
+
+
+def test_two_channel_limits():
+    j = np.array([0.3, 1.0, 3.0, 10.0, 30.0])
+    eta = kin.two_channel_overpotential(j, **TWO)
+    # far below j_L and the side onset: the onset law of Mg
+    b = kin.tafel_slope(0.8)
+    assert eta[0] == pytest.approx(kin.onset_tafel_overpotential(0.3, eta_on=0.5, b=b, j_ref=0.3), abs=2e-3)
+    # above j_L the second process carries the excess: the jump
+    assert eta[3] - eta[2] > 0.2
+    side = kin.two_channel_side_fraction(j, **TWO)
+    assert side[0] < 1e-3 and side[-1] == pytest.approx((30 - 4) / 30, rel=1e-3)
+    # the solution is smooth and increasing on both backends
+    assert np.all(np.diff(eta) > 0)
+    jt = pt.dvector("j")
+    fn = pytensor.function([jt], kin.two_channel_overpotential(jt, **TWO))
+    np.testing.assert_allclose(fn(j), eta, rtol=1e-9)  # compiled log1p/exp round differently
+
+
+def test_sand_time():
+    # tau = pi D (n F c)^2 / (4 j^2): D = 1e-5 cm2/s, c = 0.4 M, j = 10 mA cm-2
+    tau_s = np.pi * 1e-5 * (2 * F * 0.4e-3) ** 2 / (4 * 0.01**2)
+    assert kin.sand_time_h(10.0, D_cm2_s=1e-5, c_M=0.4) == pytest.approx(tau_s / 3600, rel=1e-12)
+    assert kin.sand_time_h(1.0, D_cm2_s=1e-5, c_M=0.4) == pytest.approx(100 * tau_s / 3600, rel=1e-12)

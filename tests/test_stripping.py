@@ -2,28 +2,34 @@
 
 Fast tests check the files and the change-point law through the hypotheses'
 own forward model; the demo CSV is regenerated from the script in its README.
-Slow tests sample: each hypothesis must be recovered from data it generated.
+Slow tests sample: each hypothesis is recovered from transients it generated
+with the demo's error model (heavy tails and a drifting reference, not the
+likelihood's independent Gaussian).
 """
 
 import re
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mgbayes import compare, hypotheses, inference, io, simulate
+from mgbayes import compare, demo, hypotheses, inference, io, simulate
+from mgbayes.data import Transient
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "models" / "stripping_activation"
 DEMO = ROOT / "data" / "demo" / "stripping_transients.csv"
 README = ROOT / "data" / "demo" / "README-stripping.md"
 CURRENTS = [0.3, 1.0, 3.0, 10.0]
-COMMON = dict(width_h=0.03, eta_pre_mu=0.5, eta_pre_sd=0.05, eta_pre_z=np.array([-0.6, -0.2, 0.4, 1.0]),
-              eta_post_0=0.07, R_post=0.024)
-PARAMS = {"time_controlled": dict(COMMON, t_act_h=1.0),     # the paper's observation
-          "charge_controlled": dict(COMMON, Q_act=0.6)}     # activation at 2, 0.6, 0.2, 0.06 h
+NAMES = {"time_controlled", "charge_controlled", "power_law"}
+Z = np.array([0.3, -1.0, 0.7, -0.4])
+COMMON = dict(width_h=0.03, eta_pre=0.47, j0=0.02, alpha=0.5, R_u=12.0)
+PARAMS = {
+    "time_controlled": dict(COMMON, t_act_h_mu=0.9, t_act_h_sd=0.3, t_act_h_z=Z),     # the paper's observation
+    "charge_controlled": dict(COMMON, Q_act_mu=0.6, Q_act_sd=0.3, Q_act_z=Z),         # 2, 0.6, 0.2, 0.06 h
+    "power_law": dict(COMMON, t0_h_mu=0.8, t0_h_sd=0.3, t0_h_z=Z, beta=0.5),
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,82 +37,105 @@ def hyps():
     return {h.name: h for h in hypotheses.load_folder(FOLDER)}
 
 
-def midpoint_crossing_h(tr, pre=None, post=None):
-    """First time [h] the transient falls below halfway between the levels before and after
-    activation (default: its first and last few points)."""
-    eta = tr.overpotential_V
-    pre = eta[:3].mean() if pre is None else pre
-    post = eta[-3:].mean() if post is None else post
-    return tr.time_s[np.argmax(eta < 0.5 * (pre + post))] / 3600.0
+def t_act(name, params, k, j):
+    """Activation time [h] of transient k at current j."""
+    scatter = np.exp(0.3 * Z[k])
+    return {"time_controlled": 0.9 * scatter, "charge_controlled": 0.6 * scatter / j,
+            "power_law": 0.8 * scatter * j ** -0.5}[name]
+
+
+def midpoint_crossing_h(tr, pre, post):
+    """First time [h] the transient falls below halfway between its levels before and after activation."""
+    return tr.time_s[np.argmax(tr.overpotential_V < 0.5 * (pre + post))] / 3600.0
 
 
 def levels(params, k, j):
     """Overpotential [V] before and after activation of transient k at current j."""
-    pre = params["eta_pre_mu"] + params["eta_pre_sd"] * params["eta_pre_z"][k]
-    return pre, params["eta_post_0"] + params["R_post"] * j
+    ohmic = 1e-3 * params["R_u"] * j
+    pre = params["eta_pre"] + ohmic
+    post = np.arcsinh(j / (2 * params["j0"])) / (params["alpha"] * 2 * 96485.332 / (8.314 * 298.15)) + ohmic
+    return pre, post
 
 
-def test_both_hypotheses_load(hyps):
-    assert set(hyps) == {"time_controlled", "charge_controlled"}
+def test_the_hypotheses_load(hyps):
+    assert set(hyps) == NAMES
     for h in hyps.values():
         assert h.experiment == "stripping_activation" and h.kind == "transient"
-        assert h.physics and h.derived
-        assert "sigmoid" in h.response and "t_act_h" in h.response
-        assert set(h.hierarchy) == {"eta_pre"}
+        assert h.physics and h.derived and "sigmoid" in h.response and "1e-3 * R_u * j" in h.response
         assert h.prior_table()["noise_sigma"].dist == "lognormal"
-    assert "t_act_h" in hyps["time_controlled"].free_parameters()
-    assert "Q_act" in hyps["charge_controlled"].free_parameters()
+        assert len(h.hierarchy) == 1 and next(iter(h.hierarchy.values()))["scale"] == "log"  # activation scatters
+        assert h.priors["alpha"].args == {"lower": 0.0, "upper": 1.0}
+        assert h.priors["R_u"] == hypotheses.load(ROOT / "models" / "plating_iv" / "two_channel.toml").priors["R_u"]
+    assert hyps["power_law"].transform["t_act_h"] == "t0_h * j ** (-beta)"
     assert hyps["charge_controlled"].transform["t_act_h"] == "Q_act / j"
-    # the two differ only in what sets the activation time
-    a, b = (set(h.free_parameters()) for h in hyps.values())
-    assert a ^ b == {"t_act_h", "Q_act"}
+    assert "beta" in hyps["power_law"].free_parameters()
 
 
-@pytest.mark.parametrize("name", ["time_controlled", "charge_controlled"])
+@pytest.mark.parametrize("name", sorted(NAMES))
 def test_change_point_law(hyps, name):
     params = PARAMS[name]
     transients = simulate.transients(hyps[name], params, current_densities_mA_cm2=CURRENTS, duration_h=3.0,
                                      points=721, noise_V=0.0, seed=0)
     for k, (j, tr) in enumerate(zip(CURRENTS, transients)):
-        t_act = params["t_act_h"] if name == "time_controlled" else params["Q_act"] / j
         pre, post = levels(params, k, j)
-        if t_act > 10 * params["width_h"]:  # else the drop has begun at t = 0
+        t = t_act(name, params, k, j)
+        if t > 10 * params["width_h"]:  # else the drop has begun at t = 0
             assert tr.overpotential_V[0] == pytest.approx(pre, abs=0.002)
         assert tr.overpotential_V[-1] == pytest.approx(post, abs=0.002)
-        assert pre / post > 1.5  # the drop the paper reports (500 -> 40-310 mV)
-        assert midpoint_crossing_h(tr, pre, post) == pytest.approx(t_act, abs=3.0 / 720 + 1e-9)
-        assert np.all(np.diff(tr.overpotential_V) <= 0)  # a smooth, monotonic drop
+        assert pre / post > 1.5  # the drop the paper reports
+        assert midpoint_crossing_h(tr, pre, post) == pytest.approx(t, abs=3.0 / 720 + 1e-9)
+        assert np.all(np.diff(tr.overpotential_V) <= 0)
 
 
-def test_activation_time_scaling(hyps):
-    """Time control: same time at every current; charge control: time ∝ 1/j."""
-    crossings = {}
-    for name in PARAMS:
-        trs = simulate.transients(hyps[name], PARAMS[name], current_densities_mA_cm2=CURRENTS, points=721,
-                                  noise_V=0.0)
-        crossings[name] = np.array([midpoint_crossing_h(tr, *levels(PARAMS[name], k, j))
-                                    for k, (j, tr) in enumerate(zip(CURRENTS, trs))])
-    assert np.ptp(crossings["time_controlled"]) < 0.01
-    charge = crossings["charge_controlled"] * np.array(CURRENTS)  # = Q_act
-    np.testing.assert_allclose(charge, 0.6, rtol=0.05)
+def test_power_law_contains_time_and_charge_control(hyps):
+    j = np.repeat(CURRENTS, 50)
+    t = np.tile(np.linspace(0, 3, 50), 4)
+    index = np.repeat(np.arange(4), 50)
+
+    def eta(name, params):
+        values = {k: np.asarray(v, float) for k, v in params.items()}
+        return hyps[name].overpotential(hyps[name].resolve(values, {"t": t, "j": j}, cell_index=index))
+
+    time = PARAMS["time_controlled"]
+    as_power = dict(COMMON, t0_h_mu=0.9, t0_h_sd=0.3, t0_h_z=Z, beta=0.0)
+    np.testing.assert_allclose(eta("power_law", as_power), eta("time_controlled", time), rtol=1e-12)
+    charge = PARAMS["charge_controlled"]
+    as_power = dict(COMMON, t0_h_mu=0.6, t0_h_sd=0.3, t0_h_z=Z, beta=1.0)
+    np.testing.assert_allclose(eta("power_law", as_power), eta("charge_controlled", charge), rtol=1e-12)
 
 
-def test_demo_transients_are_the_time_controlled_ones():
+def test_demo_transients_activate_after_a_scattered_time():
     transients = io.read_transients(DEMO)
     assert [tr.current_density_mA_cm2 for tr in transients] == CURRENTS
-    for tr in transients:
-        assert tr.process == "stripping" and tr.cell == "synthetic"
-        assert tr.n_points == 120 and tr.time_s[-1] == pytest.approx(3 * 3600)
-        # ~500 mV before, a drop near 1 h whatever the current, 77-310 mV after
-        assert 0.4 < tr.overpotential_V[:10].mean() < 0.65
-        assert 0.9 < midpoint_crossing_h(tr) < 1.1
-    after = [tr.overpotential_V[-20:].mean() for tr in transients]
-    np.testing.assert_allclose(after, [0.0772, 0.094, 0.142, 0.31], atol=0.006)
+    assert [tr.cell for tr in transients] == ["cell1", "cell2", "cell3", "cell4"]
+    truth = demo.STRIPPING_PARAMETERS
+    expected = truth["t_act_h_mu"] * np.exp(truth["t_act_h_sd"] * truth["t_act_h_z"])
+    assert expected.min() > 0.5 and expected.max() < 1.5  # the paper's 0.5-1.5 h
+    for k, tr in enumerate(transients):
+        assert tr.process == "stripping" and tr.n_points == 120 and tr.time_s[-1] == pytest.approx(3 * 3600)
+        pre, post = tr.overpotential_V[:10].mean(), tr.overpotential_V[-20:].mean()
+        assert 0.4 < pre < 0.75 and post < 0.4
+        assert midpoint_crossing_h(tr, pre, post) == pytest.approx(expected[k], abs=0.1)
+
+
+def test_demo_noise_is_not_the_likelihoods():
+    """Residuals from the generating values are autocorrelated (drifting reference) and heavy-tailed."""
+    transients = io.read_transients(DEMO)
+    h = hypotheses.load(FOLDER / "time_controlled.toml")
+    clean = simulate.transients(h, demo.STRIPPING_PARAMETERS, current_densities_mA_cm2=CURRENTS, duration_h=3.0,
+                                points=120, noise_V=0.0)
+    residuals = [tr.overpotential_V - c.overpotential_V for tr, c in zip(transients, clean)]
+    lag1 = np.mean([np.corrcoef(r[:-1], r[1:])[0, 1] for r in residuals])
+    assert lag1 > 0.2  # independent noise would give ~0
+    rng = np.random.default_rng(0)
+    long = demo.stripping_noise(rng, 20000, **{**demo.STRIPPING_NOISE, "drift_sd_V": 0.0})
+    kurtosis = np.mean((long - long.mean()) ** 4) / np.var(long) ** 2
+    assert kurtosis > 4  # a Gaussian has 3
 
 
 def test_demo_readme_script_reproduces_the_file(tmp_path, monkeypatch):
     text = README.read_text(encoding="utf-8")
-    assert "SYNTHETIC" in text and "not measurements" in text
+    assert "SYNTHETIC" in text and "not measurements" in text and "Error model" in text
     script = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     out = tmp_path / "again.csv"
     assert "data/demo/stripping_transients.csv" in script
@@ -117,28 +146,48 @@ def test_demo_readme_script_reproduces_the_file(tmp_path, monkeypatch):
 
 # --- sampling ---------------------------------------------------------------------------
 
+SAMPLING = dict(draws=300, tune=400, chains=2)
+
+
+def simulated(h, params, seed, points=60):
+    """Transients of four fresh cells with the demo's error model (not the likelihood's)."""
+    clean = simulate.transients(h, params, current_densities_mA_cm2=CURRENTS, duration_h=3.0, points=points,
+                                noise_V=0.0)
+    rng = np.random.default_rng(seed)
+    return [Transient(time_s=tr.time_s, current_density_mA_cm2=tr.current_density_mA_cm2, cell=f"c{k}",
+                      overpotential_V=tr.overpotential_V + demo.stripping_noise(rng, points, **demo.STRIPPING_NOISE))
+            for k, tr in enumerate(clean)]
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("truth", ["time_controlled", "charge_controlled"])
-def test_simulated_activation_recovers_the_generating_hypothesis(hyps, truth):
-    data = simulate.transients(hyps[truth], PARAMS[truth], current_densities_mA_cm2=CURRENTS, duration_h=3.0,
-                               points=60, noise_V=0.01, seed=7, cell="sim")
-    results, seconds = {}, {}
-    for name, h in hyps.items():
-        start = time.perf_counter()
+@pytest.mark.parametrize("truth", sorted(NAMES))
+def test_each_hypothesis_is_recovered_from_transients_it_generated(hyps, truth):
+    checked = {"time_controlled": ("t_act_h_mu", 0.9), "charge_controlled": ("Q_act_mu", 0.6),
+               "power_law": ("beta", 0.5)}[truth]
+    for seed in (1, 2):
+        data = simulated(hyps[truth], PARAMS[truth], seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            results[name] = inference.fit(h, data, draws=300, tune=500, chains=2, random_seed=3)
-        seconds[name] = round(time.perf_counter() - start, 1)
+            fit = inference.fit(hyps[truth], data, random_seed=seed, **SAMPLING)
+        assert fit.attrs["divergences"] <= 0.01 * SAMPLING["draws"] * SAMPLING["chains"], fit.attrs["diagnostics"]
+        lo, hi = np.percentile(fit["posterior"][checked[0]].values, [1, 99])
+        assert lo <= checked[1] <= hi, (truth, seed, lo, hi)
+        R_lo, R_hi = np.percentile(fit["posterior"]["R_u"].values, [1, 99])
+        assert R_lo <= PARAMS[truth]["R_u"] <= R_hi
+
+
+@pytest.mark.slow
+def test_time_control_is_told_from_charge_control():
+    hyps = {h.name: h for h in hypotheses.load_folder(FOLDER)}
+    data = simulated(hyps["time_controlled"], PARAMS["time_controlled"], seed=3)
+    results = {}
+    for name in ("time_controlled", "charge_controlled"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[name] = inference.fit(hyps[name], data, random_seed=3, **SAMPLING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)
-        comparison = compare.compare(results)
-    print(f"\n{comparison}\nfit seconds: {seconds}")
+        comparison = compare.compare(results, unit="cell")
     table = comparison.table.set_index("hypothesis")
-    assert comparison.table.hypothesis.iloc[0] == truth
-    other = ({"time_controlled", "charge_controlled"} - {truth}).pop()
-    assert table.loc[other, "verdict"] == "worse than best"
-    # and the activation parameter is recovered
-    name = "t_act_h" if truth == "time_controlled" else "Q_act"
-    value = float(results[truth]["posterior"][name].median())
-    assert value == pytest.approx(PARAMS[truth][name], rel=0.1)
+    assert comparison.table.hypothesis.iloc[0] == "time_controlled"
+    assert table.loc["charge_controlled", "verdict"] == "worse than best"

@@ -10,7 +10,8 @@ Time series ("long" CSV)
     one spectrum share a ``time_h``. Read into a SpectrumSeries.
 I–V points
     ``cell,current_density_mA_cm2,overpotential_mV`` and optionally
-    ``process`` (``plating`` by default); magnitudes, mV turned into V.
+    ``process`` (``plating`` by default) and ``sd_mV`` (a known measurement
+    standard deviation of each overpotential); magnitudes, mV turned into V.
 Transients
     ``cell,current_density_mA_cm2,time_s,overpotential_mV`` and optionally
     ``process`` (``stripping`` by default); a new transient starts where the
@@ -195,13 +196,14 @@ def read_iv(path):
     IVCurve
         Overpotentials in V.
     """
-    records, names = _records(path, IV_COLUMNS, optional=("process",))
+    records, names = _records(path, IV_COLUMNS, optional=("process", "sd_mV"))
     return IVCurve(
         current_density_mA_cm2=[r["current_density_mA_cm2"] for r in records],
         overpotential_V=[r["overpotential_mV"] / 1000.0 for r in records],
         cell=[r["cell"] for r in records],
         process=[r.get("process", "plating") for r in records],
         source=str(path),
+        sd_V=[r["sd_mV"] / 1000.0 for r in records] if "sd_mV" in names else None,
     )
 
 
@@ -216,7 +218,10 @@ def write_iv(curve, path):
         (c, p, j, eta * 1000.0)
         for c, p, j, eta in zip(curve.cell, curve.process, curve.current_density_mA_cm2, curve.overpotential_V)
     ]
-    return _write(path, ("cell", "process", "current_density_mA_cm2", "overpotential_mV"), rows)
+    names = ("cell", "process", "current_density_mA_cm2", "overpotential_mV")
+    if curve.sd_V is not None:
+        rows, names = [row + (sd * 1000.0,) for row, sd in zip(rows, curve.sd_V)], names + ("sd_mV",)
+    return _write(path, names, rows)
 
 
 def read_transients_csv(path):
