@@ -20,6 +20,12 @@ from mgbayes import compare, hypotheses, inference, io, kk, plots, report, resou
 from mgbayes.demo import AREA_CM2, DEMO_DIR
 from mgbayes.hypotheses import MODELS_DIR
 
+# In Jupyter, show mgbayes's figures (Matplotlib Figure objects, made without pyplot) inline.
+try:
+    get_ipython().run_line_magic('matplotlib', 'inline')
+except NameError:  # plain Python
+    pass
+
 # Tests run the notebooks with fewer draws (MGBAYES_NOTEBOOK_QUICK=1); a real analysis uses the defaults.
 QUICK = os.environ.get("MGBAYES_NOTEBOOK_QUICK") == "1"
 SAMPLER = dict(draws=200, tune=300, chains=2) if QUICK else dict(draws=1000, tune=1000, chains=4)
