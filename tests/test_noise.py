@@ -70,13 +70,16 @@ def test_composite_scale_is_the_same_in_the_model_and_on_draws():
 @pytest.mark.parametrize("model", ["composite", "student_t"])
 def test_each_noise_model_recovers_its_truth(model):
     if model == "composite":
-        truth = {"noise_floor": np.array([0.5, 0.3]), "noise_proportional": np.array([0.01, 0.02])}
+        # the floor dominates at high frequency (|Z| about 20 Ohm), the proportional term at low (about 520 Ohm)
+        truth = {"noise_floor": np.array([2.0, 1.0]), "noise_proportional": np.array([0.01, 0.02])}
         data = spectrum(composite_sd(truth["noise_floor"], truth["noise_proportional"]), seed=5)
     else:
         truth = {"noise_sigma": 0.01, "noise_nu": 3.0}
         data = spectrum(lambda z: 0.01 * np.abs(z)[:, None] * np.ones(2), seed=6, nu=3.0)
-    idata = inference.fit(hypothesis(model), data, draws=400, tune=500, chains=2, random_seed=1)
-    assert int(idata.attrs["converged"]) == 1, idata.attrs["diagnostics"]
-    for name, value in {**truth, **TRUTH}.items():
+    idata = inference.fit(hypothesis(model), data, draws=500, tune=500, chains=2, random_seed=1)
+    assert float(idata.attrs["rhat_max"]) < 1.05, idata.attrs["diagnostics"]
+    for name, value in truth.items():
         ok, interval = covers(idata, name, value)
         assert ok, f"{model}: {name} = {value} outside its 98 % interval {interval}"
+    for name, value in TRUTH.items():  # the circuit too, within the noise of one spectrum
+        assert float(idata["posterior"][name].median()) == pytest.approx(value, rel=0.1), name
