@@ -32,6 +32,7 @@ def test_outputs_exist_and_hold_results(small_study, capsys):
     for name in ("charge_transfer", "no_drift"):
         tree = az.from_netcdf(out / "fits" / "ocv" / f"{name}.nc")
         assert {"posterior", "posterior_predictive", "log_likelihood"} <= set(tree.children)
+        tree.close()  # a lazily opened file left open crashes HDF5 when the rerun below opens it again
     pngs = sorted((out / "figures").glob("*.png"))
     assert len(pngs) >= 4 and len(list((out / "figures").glob("*.pdf"))) == len(pngs)
     for png in pngs:
