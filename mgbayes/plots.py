@@ -735,7 +735,7 @@ def _smooth_mean(idata, j, cell=None, *, n=CURVE_POINTS):
     not a straight segment; ``cell`` picks a cell's own parameters in a
     hierarchical fit. None when the result holds no hypothesis.
     """
-    from .hypotheses import from_table
+    from .hypotheses import for_cells, from_table
     from .inference import posterior_values
     import tomllib
 
@@ -745,6 +745,8 @@ def _smooth_mean(idata, j, cell=None, *, n=CURVE_POINTS):
     h = from_table(tomllib.loads(text), text=text)
     if h.kind != "iv":
         return None
+    n_cells = idata["posterior"].sizes.get("cell", 0)
+    h, _ = for_cells(h, n_cells)  # as fitted: one cell drops the [hierarchy]
     grid = np.geomspace(np.min(j), np.max(j), n)
     fixed = {k: np.asarray(p.args["value"]) for k, p in h.prior_table().items() if p.is_fixed}
     values = posterior_values(idata["posterior"].to_dataset(), [k for k in h.free_parameters() if k not in fixed])
