@@ -436,19 +436,28 @@ def load(path, *, priors=None):
         Naming the file and the key for every problem found.
     """
     path = Path(path)
+    text, table = read_toml(path, "hypothesis file")
+    return from_table(table, path=str(path), text=text, priors=priors)
+
+
+def read_toml(path, what):
+    """``(text, table)`` of a TOML file; HypothesisError naming it if it is missing, a folder, not UTF-8 or not TOML.
+
+    ``what`` names the kind of file in the messages ("hypothesis file", "study file", ...).
+    """
+    path = Path(path)
     if path.is_dir():
-        raise HypothesisError(f"hypothesis file {path} is a folder; give a .toml file in it")
+        raise HypothesisError(f"{what} {path} is a folder; give a .toml file in it")
     if not path.is_file():
-        raise HypothesisError(f"hypothesis file {path} does not exist")
+        raise HypothesisError(f"{what} {path} does not exist")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise HypothesisError(f"{path}: not UTF-8 text (byte {err.start}); save the hypothesis file as UTF-8") from None
+        raise HypothesisError(f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8") from None
     try:
-        table = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise HypothesisError(f"{path}: not valid TOML: {err}") from None
-    return from_table(table, path=str(path), text=text, priors=priors)
 
 
 def from_table(table, *, path=None, text="", priors=None):

@@ -184,18 +184,8 @@ def load_study(path):
 
 
 def read_toml(path, what):
-    """The table of a TOML file; HypothesisError naming it if it is missing, a folder, not UTF-8 or not TOML."""
-    path = Path(path)
-    if path.is_dir():
-        raise HypothesisError(f"{what} {path} is a folder; give the .toml file in it")
-    if not path.is_file():
-        raise HypothesisError(f"{what} {path} does not exist")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise HypothesisError(f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8") from None
-    except tomllib.TOMLDecodeError as err:
-        raise HypothesisError(f"{path}: not valid TOML: {err}") from None
+    """The table of a TOML file (:func:`mgbayes.hypotheses.read_toml`, which names the file in every error)."""
+    return hypotheses.read_toml(path, what)[1]
 
 
 def _sampler(table, where, base=None):
