@@ -26,6 +26,8 @@ A hypothesis file declares one physical explanation of one experiment::
 
     [hierarchy]                     # cell-to-cell scatter (partial pooling)
     eta_on = { scale = "additive", sd = { dist = "halfnormal", sigma = 0.05 } }
+    # centred = true samples each cell's value itself (for data that fix it
+    # cell by cell); the default samples standardised offsets X_z (weak data)
 
     [noise]
     model = "proportional"          # proportional | student_t | absolute | composite | composite_student_t
@@ -524,12 +526,18 @@ def _read_model(h, table, where):
             raise HypothesisError(f"{where} [drift.{name}]: current–overpotential data have no time axis")
         h.drift[name] = law
     for name, spec in table.get("hierarchy", {}).items():
-        if not isinstance(spec, dict) or set(spec) - {"scale", "sd"} or "sd" not in spec:
-            raise HypothesisError(f"{where} [hierarchy.{name}]: expected {{ scale = 'additive'|'log', sd = {{prior}} }}")
+        if not isinstance(spec, dict) or set(spec) - {"scale", "sd", "centred"} or "sd" not in spec:
+            raise HypothesisError(f"{where} [hierarchy.{name}]: expected {{ scale = 'additive'|'log', sd = {{prior}} }}"
+                                  " (optional centred = true)")
         scale = spec.get("scale", "additive")
         if scale not in ("additive", "log"):
             raise HypothesisError(f"{where} [hierarchy.{name}]: scale {scale!r}; use 'additive' or 'log'")
+        centred = spec.get("centred", False)
+        if not isinstance(centred, bool):
+            raise HypothesisError(f"{where} [hierarchy.{name}]: centred = {centred!r}; use true or false")
         h.hierarchy[name] = {"scale": scale, "sd": Prior.from_table(spec["sd"], where=f"{where} [hierarchy.{name}.sd]")}
+        if centred:  # only when set, so existing hypotheses keep their fingerprint
+            h.hierarchy[name]["centred"] = True
 
 
 def _read_priors(h, table, where):

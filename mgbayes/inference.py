@@ -210,8 +210,12 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
         for name, prior in priors.items():
             if name.startswith("noise_"):
                 continue
-            dims = "cell" if name.endswith("_z") and name[:-2] in hypothesis.hierarchy else None
-            free[name] = prior.to_pymc(name, dims=dims) if not prior.is_fixed else prior.to_pymc(name)
+            per_cell = name.endswith("_z") and name[:-2] in hypothesis.hierarchy
+            if per_cell and hypothesis.hierarchy[name[:-2]].get("centred"):
+                free[name] = centred_offsets(name[:-2], hypothesis.hierarchy[name[:-2]], free)
+            else:
+                free[name] = prior.to_pymc(name, dims="cell" if per_cell else None) if not prior.is_fixed \
+                    else prior.to_pymc(name)
         per_part = {"dims": "part"} if obs.kind == "impedance" else {}
         noise = {k[len("noise_"):]: p.to_pymc(k, **(per_part if k[len("noise_"):] in PER_PART else {}))
                  for k, p in priors.items() if k.startswith("noise_")}
@@ -235,10 +239,33 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
         for name, bound in hypothesis.bounds.items():
             pm.Potential(f"bound_{name}", bound_logp(resolved[name], bound))
     model.mgbayes_priors = priors
-    model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) for rv in model.free_RVs)
+    # non-centred offsets make a funnel (no useful mode, a diagonal mass matrix); centred cell values do not
+    model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) and rv.name.endswith("_z")
+                                     for rv in model.free_RVs)
     evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares) for ev in hypothesis.evidence]
     model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable, *evidence)
     return model, obs
+
+
+def centred_offsets(base, spec, free):
+    """Offsets ``X_z`` of a centred hierarchy, as a deterministic of each cell's own value.
+
+    Non-centred (the default) samples ``X_z ~ Normal(0, 1)``; where every
+    cell's data fix its value (a sharp change point per transient) the
+    offsets then sit on a thin ridge ``z = (X_cell - mu) / sd`` that moves
+    with ``mu`` and ``sd``, and NUTS with a diagonal mass matrix mixes
+    poorly. Centred samples each cell's value itself, ``X_log ~
+    Normal(log mu, sd)`` (scale ``log``) or ``X_cell ~ Normal(mu, sd)``
+    (``additive``): the same model, a better geometry when the data are
+    informative. ``X_z`` stays in the result, so everything downstream reads
+    it as before.
+    """
+    mu, sd = free[f"{base}_mu"], free[f"{base}_sd"]
+    if spec["scale"] == "log":
+        value = pm.Normal(f"{base}_log", mu=pt.log(mu), sigma=sd, dims="cell")
+        return pm.Deterministic(f"{base}_z", (value - pt.log(mu)) / sd, dims="cell")
+    value = pm.Normal(f"{base}_cell", mu=mu, sigma=sd, dims="cell")
+    return pm.Deterministic(f"{base}_z", (value - mu) / sd, dims="cell")
 
 
 def set_observed(model, obs, values):

@@ -22,13 +22,15 @@ FOLDER = ROOT / "models" / "stripping_activation"
 DEMO = ROOT / "data" / "demo" / "stripping_transients.csv"
 README = ROOT / "data" / "demo" / "README-stripping.md"
 CURRENTS = [0.3, 1.0, 3.0, 10.0]
-NAMES = {"time_controlled", "charge_controlled", "power_law"}
+NAMES = {"time_controlled", "charge_controlled", "power_law", "sand_controlled"}
 Z = np.array([0.3, -1.0, 0.7, -0.4])
 COMMON = dict(width_h=0.03, eta_pre=0.47, j0=0.02, alpha=0.5, R_u=12.0)
 PARAMS = {
     "time_controlled": dict(COMMON, t_act_h_mu=0.9, t_act_h_sd=0.3, t_act_h_z=Z),     # the paper's observation
     "charge_controlled": dict(COMMON, Q_act_mu=0.6, Q_act_sd=0.3, Q_act_z=Z),         # 2, 0.6, 0.2, 0.06 h
     "power_law": dict(COMMON, t0_h_mu=0.8, t0_h_sd=0.3, t0_h_z=Z, beta=0.5),
+    # Sand time pi D (n F dc)^2 / (4 j^2) with dc = 0.8 M: 2.5, 0.15, 0.03, 0.002 h
+    "sand_controlled": dict(COMMON, D_cm2_s_mu=4e-8, D_cm2_s_sd=0.3, D_cm2_s_z=Z, dc_M=0.8),
 }
 
 
@@ -40,8 +42,9 @@ def hyps():
 def t_act(name, params, k, j):
     """Activation time [h] of transient k at current j."""
     scatter = np.exp(0.3 * Z[k])
+    sand = np.pi * 4e-8 * (2 * 96485.332 * 0.8e-3) ** 2 / (4 * (1e-3 * j) ** 2) / 3600  # h, D in cm2/s
     return {"time_controlled": 0.9 * scatter, "charge_controlled": 0.6 * scatter / j,
-            "power_law": 0.8 * scatter * j ** -0.5}[name]
+            "power_law": 0.8 * scatter * j ** -0.5, "sand_controlled": sand * scatter}[name]
 
 
 def midpoint_crossing_h(tr, pre, post):
@@ -64,10 +67,12 @@ def test_the_hypotheses_load(hyps):
         assert h.physics and h.derived and "sigmoid" in h.response and "1e-3 * R_u * j" in h.response
         assert h.prior_table()["noise_sigma"].dist == "lognormal"
         assert len(h.hierarchy) == 1 and next(iter(h.hierarchy.values()))["scale"] == "log"  # activation scatters
+        assert next(iter(h.hierarchy.values()))["centred"]  # each transient's drop fixes its own time
         assert h.priors["alpha"].args == {"lower": 0.0, "upper": 1.0}
         assert h.priors["R_u"] == hypotheses.load(ROOT / "models" / "plating_iv" / "two_channel.toml").priors["R_u"]
     assert hyps["power_law"].transform["t_act_h"] == "t0_h * j ** (-beta)"
     assert hyps["charge_controlled"].transform["t_act_h"] == "Q_act / j"
+    assert hyps["sand_controlled"].transform["t_act_h"] == "sand_time_h(j, D_cm2_s=D_cm2_s, c_M=dc_M)"
     assert "beta" in hyps["power_law"].free_parameters()
 
 
@@ -159,30 +164,30 @@ def simulated(h, params, seed, points=60):
             for k, tr in enumerate(clean)]
 
 
-POOR_MIXING = pytest.mark.xfail(reason="known gap (issue 11): the non-centred per-cell activation charge is pinned by "
-                                "each transient and mixes poorly under a diagonal mass matrix (R-hat up to 1.24)")
+#: The demo's drifting reference (5 mV sd, not in the likelihood) can move R_u j at 10 mA cm-2 by
+#: ~5 mV, i.e. R_u by ~0.5 Ohm cm2, which no posterior interval of the independent-noise likelihood holds.
+R_U_DRIFT = 0.5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("truth", [pytest.param(n, marks=POOR_MIXING) if n == "charge_controlled" else n
-                                   for n in sorted(NAMES)])
+@pytest.mark.parametrize("truth", sorted(NAMES))
 def test_each_hypothesis_is_recovered_from_transients_it_generated(hyps, truth):
     checked = {"time_controlled": ("t_act_h_mu", 0.9), "charge_controlled": ("Q_act_mu", 0.6),
-               "power_law": ("beta", 0.5)}[truth]
+               "power_law": ("beta", 0.5), "sand_controlled": ("D_cm2_s_mu", 4e-8)}[truth]
     for seed in (1, 2):
         data = simulated(hyps[truth], PARAMS[truth], seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = inference.fit(hyps[truth], data, random_seed=seed, **SAMPLING)
         assert fit.attrs["divergences"] <= 0.01 * SAMPLING["draws"] * SAMPLING["chains"], fit.attrs["diagnostics"]
+        assert fit.attrs["rhat_max"] < 1.05, fit.attrs["diagnostics"]  # the activation times mix (centred)
         lo, hi = np.percentile(fit["posterior"][checked[0]].values, [1, 99])
         assert lo <= checked[1] <= hi, (truth, seed, lo, hi)
         R_lo, R_hi = np.percentile(fit["posterior"]["R_u"].values, [1, 99])
-        assert R_lo <= PARAMS[truth]["R_u"] <= R_hi
+        assert R_lo - R_U_DRIFT <= PARAMS[truth]["R_u"] <= R_hi + R_U_DRIFT, (truth, seed, R_lo, R_hi)
 
 
 @pytest.mark.slow
-@POOR_MIXING  # the charge-controlled fit fails the convergence gate, so the verdict is rightly "unreliable"
 def test_time_control_is_told_from_charge_control():
     hyps = {h.name: h for h in hypotheses.load_folder(FOLDER)}
     data = simulated(hyps["time_controlled"], PARAMS["time_controlled"], seed=3)
