@@ -231,8 +231,6 @@ def test_each_hypothesis_is_recovered_from_data_it_simulated(hyps, name):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="known gap (issue 11): a Tafel slope >= 30 mV/dec plus R_u j makes eta rise >= 30 mV from "
-                   "0.3 to 3 mA cm-2; the median at 3 mA cm-2 sits about 11 mV above the stated spread")
 def test_two_channel_reproduces_the_paper_values_and_loo_leaves_out_currents(hyps):
     data = io.read_iv(PAPER).select(process="plating")
     results = {}
@@ -247,7 +245,7 @@ def test_two_channel_reproduces_the_paper_values_and_loo_leaves_out_currents(hyp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)
         comparison = compare.compare(results, unit="current")
-    assert comparison.method == "LOO unit: current (n = 4 left out one at a time)"
+    assert comparison.method == "LOO unit: current, n = 4 currents"
     assert comparison.table.hypothesis.iloc[0] == "two_channel"
 
 
