@@ -207,14 +207,8 @@ def heavy_tailed_curve(h, params, seed):
     return clean.with_(overpotential_V=clean.overpotential_V + noise, cell="sim")
 
 
-SLOW_MIXING = pytest.mark.xfail(reason="j_ref and alpha trade off along the onset's curvature: 2 chains x 300 "
-                                        "draws gave R-hat 1.09 (alpha); needs longer runs or a reparametrisation",
-                                 strict=False)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SLOW_MIXING) if n == "charge_transfer_onset" else n
-                                  for n in sorted(NAMES)])
+@pytest.mark.parametrize("name", sorted(NAMES))
 def test_each_hypothesis_is_recovered_from_data_it_simulated(hyps, name):
     h = pooled(hyps[name])
     params, checked = TRUTH[name]
