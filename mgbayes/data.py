@@ -119,6 +119,11 @@ class Spectrum:
         Path of the file the spectrum came from.
     metadata : dict
         Anything else the reader found (instrument, header values...).
+    sweep_time_h : array_like, optional
+        Hours since the spectrum's first point, one per point, when the file
+        records the time of each point (BioLogic ``time/s``, Gamry ``Time``):
+        a drift law then sees each point at its own time,
+        ``time_h + sweep_time_h``.
 
     Raises
     ------
@@ -135,12 +140,18 @@ class Spectrum:
     symmetric: bool = False
     source: str | None = None
     metadata: dict = field(default_factory=dict)
+    sweep_time_h: np.ndarray | None = None
 
     def __post_init__(self):
         where = _where(self.source)
         frequency = _frozen(self.frequency, np.float64, "frequency", where)
         impedance = _frozen(self.impedance, np.complex128, "impedance", where)
         _check_same_length(where, frequency=frequency, impedance=impedance)
+        if self.sweep_time_h is not None:
+            sweep = _frozen(self.sweep_time_h, np.float64, "sweep_time_h", where)
+            _check_same_length(where, frequency=frequency, sweep_time_h=sweep)
+            _check_finite(sweep, "sweep_time_h", where)
+            object.__setattr__(self, "sweep_time_h", sweep)
         _check_finite(frequency, "frequency", where)
         _check_finite(impedance, "impedance", where)
         _check_frequencies(frequency, where)
@@ -205,14 +216,16 @@ class Spectrum:
                 f"{self.n_points} points ({self.frequency.min():.3g}-{self.frequency.max():.3g} Hz measured); "
                 f"widen the range to keep at least {MIN_POINTS}"
             )
-        return self.with_(frequency=self.frequency[keep], impedance=self.impedance[keep])
+        return self.with_(frequency=self.frequency[keep], impedance=self.impedance[keep],
+                          sweep_time_h=None if self.sweep_time_h is None else self.sweep_time_h[keep])
 
     def sorted(self, descending=True):
         """Return a copy ordered by frequency (highest first by default)."""
         order = np.argsort(self.frequency, kind="stable")
         if descending:
             order = order[::-1]
-        return self.with_(frequency=self.frequency[order], impedance=self.impedance[order])
+        return self.with_(frequency=self.frequency[order], impedance=self.impedance[order],
+                          sweep_time_h=None if self.sweep_time_h is None else self.sweep_time_h[order])
 
     def __repr__(self):
         time = "" if self.time_h is None else f", time_h={self.time_h:g}"
@@ -372,6 +385,14 @@ class SpectrumSeries:
     def time_h(self):
         """Times in hours, 1-D float array (NaN where unknown)."""
         return np.array([np.nan if s.time_h is None else s.time_h for s in self._spectra])
+
+    @property
+    def sweep_time_h(self):
+        """Hours since each spectrum's first point, shape (n_time, n_frequency); None unless every spectrum has them."""
+        if any(s.sweep_time_h is None for s in self._spectra):
+            return None
+        self._require_common_grid()
+        return np.stack([s.sweep_time_h for s in self._spectra])
 
     @property
     def has_common_grid(self):

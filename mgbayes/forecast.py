@@ -5,9 +5,12 @@ and later spectra alike, so a flexible drift law can interpolate its way to
 a good score. For a drift series the sharper question is the forecast:
 fitted to the spectra up to hour t, how well does a hypothesis predict the
 next ``horizon`` spectra? That is LFO-CV (Bürkner, Gabry & Vehtari 2020),
-computed by :func:`arviz.lfo_cv`; this module supplies the refits: the same
-model with the later spectra left out of its likelihood, sampled as every
-fit is (:func:`mgbayes.sampler.sample`). With ``method="approx"`` the
+computed by :func:`arviz.lfo_cv`; the refits are those of exact LOO
+(:class:`mgbayes.compare.Refits`, one ArviZ ``SamplingWrapper`` for both):
+the same model with the later spectra left out of its likelihood, sampled
+as every fit is (:func:`mgbayes.sampler.sample`). Outside evidence of a
+joint fit stays in every refit; only the hypothesis's own spectra are
+forecast. With ``method="approx"`` the
 posterior is carried forward by importance sampling and refitted only when
 the Pareto k of the weights exceeds 0.7; ``"exact"`` refits at every origin.
 
@@ -21,9 +24,8 @@ import warnings
 import arviz as az
 import numpy as np
 import xarray as xr
-from arviz_stats.loo.wrapper import SamplingWrapper
 
-from . import compare, diagnostics, inference, sampler
+from . import compare
 from .observations import observe
 
 
@@ -31,42 +33,6 @@ RULE = (f"preferred when the ELPD difference exceeds {compare.DIFF_MIN:g} and {c
         f"error; otherwise indistinguishable (leave-future-out: each spectrum forecast from the earlier ones, "
         f"refitted where the Pareto k of the carried-forward weights exceeds {compare.K_BAD})")
 OPTIONS = {"min_spectra", "horizon", "method"}
-
-
-class SeriesRefits(SamplingWrapper):
-    """Refits of one hypothesis on the first spectra of a series, for :func:`arviz.lfo_cv`."""
-
-    def __init__(self, hypothesis, obs, *, draws, tune, chains, rng):
-        super().__init__(model=hypothesis)
-        self.hypothesis, self.obs, self.rng = hypothesis, obs, rng
-        self.settings = {"draws": draws, "tune": tune, "chains": chains}
-        self.priors = inference.priors_for(hypothesis, obs)
-
-    def sel_observations(self, idx):
-        """(mask of the spectra ``idx`` over (time, frequency), ``idx``)."""
-        exclude = np.zeros(self.obs.values.shape[:2], dtype=bool)
-        exclude[np.asarray(idx, dtype=int)] = True
-        return exclude, np.asarray(idx, dtype=int)
-
-    def sample(self, modified_observed_data):
-        model, _ = inference.build_model(self.hypothesis, self.obs, exclude=modified_observed_data)
-        idata = sampler.sample(model, rng=self.rng, **self.settings)
-        kept = int((~modified_observed_data).any(axis=1).sum())
-        diagnostics.warn_if_failed(idata, f"{self.hypothesis.name}, leave-future-out refit on the first {kept} spectra")
-        return idata
-
-    def get_inference_data(self, fitted_model):
-        return fitted_model
-
-    def log_likelihood__i(self, excluded_obs, idata__i):
-        """Log-likelihood of each left-out spectrum (summed over frequency and Re, Im) per draw."""
-        posterior = idata__i["posterior"].to_dataset()
-        ll, _ = inference.evaluate_draws(self.hypothesis, self.obs,
-                                         inference.draw_values(self.hypothesis, self.obs, posterior, self.priors))
-        ll = ll[:, excluded_obs].sum(axis=-1)
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(excluded_obs))
-        return xr.DataArray(ll.reshape(shape), dims=("chain", "draw", "time"),
-                            coords={"time": self.obs.coords["time"][excluded_obs]})
 
 
 def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx", draws=500, tune=700, chains=2,
@@ -109,8 +75,8 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
         "posterior": idata["posterior"].to_dataset()[list(idata["posterior"].data_vars)[:1]],
         "log_likelihood": xr.Dataset({name: idata["log_likelihood"][name].sum("frequency")}),
     })
-    wrapper = SeriesRefits(hypothesis, obs, draws=draws, tune=tune, chains=chains,
-                           rng=np.random.default_rng(random_seed))
+    wrapper = compare.Refits(hypothesis, obs, unit="spectrum", dim="time", draws=draws, tune=tune, chains=chains,
+                             rng=np.random.default_rng(random_seed))  # the refits of exact LOO, left-out = the future
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "many refits": stated in the result (n_refits)
         return az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",

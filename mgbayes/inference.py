@@ -52,9 +52,11 @@ class Evidence:
     ``shares`` are the hypothesis's own quantities (free parameters or
     formulas, e.g. the film's ``R_e``); every other parameter of the evidence
     hypothesis is its own, shared by name with the other evidence of the same
-    hypothesis (e.g. one polysulfide arc in two cells). Only the
-    hypothesis's own data enter LOO: the evidence acts, through its data, as
-    part of the prior of what the hypothesis predicts.
+    hypothesis (e.g. one polysulfide arc in two cells). Its data are data of
+    the joint model like the hypothesis's own: they are scored in LOO (each
+    outside spectrum or point a unit, see :func:`mgbayes.compare.unit_loglik`),
+    so a hypothesis that misfits them, or inflates their noise to absorb a
+    misfit, pays for it in the comparison.
 
     Attributes
     ----------
@@ -66,12 +68,16 @@ class Evidence:
         The evidence data (:func:`mgbayes.observations.observe`).
     shares : tuple of str
         Quantities that are the main hypothesis's.
+    exclude : numpy.ndarray, optional
+        Boolean over the pointwise dims of ``observations``: points left out
+        of the likelihood (exact leave-one-out refits).
     """
 
     name: str
     hypothesis: object
     observations: object
     shares: tuple = ()
+    exclude: object = None
 
 
 def check_evidence(hypothesis, evidence):
@@ -111,14 +117,24 @@ def _evidence_likelihoods(model, hypothesis, resolved):
         for d, name in zip(obs.dims, dims):
             model.add_coord(name, obs.coords[d])
         name = f"{h.observed_name}_{ev.name}"
-        if h.noise_model == "student_t":
+        if ev.exclude is not None:  # exact LOO refit: the left-out points leave the likelihood
+            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
+                    else pm.Normal.dist(mu=mu, sigma=sigma))
+            ll = pm.logp(dist, obs.values)
+            ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
+            pm.Potential(f"{name}_kept", (ll * (1.0 - np.asarray(ev.exclude, dtype=float))).sum())
+        elif "nu" in noise:
             pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=dims)
         else:
             pm.Normal(name, mu=mu, sigma=sigma, observed=obs.values, dims=dims)
 
 
 def evidence_loglik(hypothesis, posterior, resolved):
-    """Log-likelihood of each evidence data set for every draw (NumPy): name → array (draw,)."""
+    """Pointwise log-likelihood of each evidence data set for every draw (NumPy).
+
+    Returns name → array (draw, pointwise dims of its observations); Re and
+    Im of one frequency point are one value, as for the hypothesis's own data.
+    """
     out = {}
     for ev in hypothesis.evidence:
         h, obs = ev.hypothesis, ev.observations
@@ -129,8 +145,7 @@ def evidence_loglik(hypothesis, posterior, resolved):
         noise = {k[len(ev.name) + 1:]: v for k, v in
                  posterior_values(posterior, [f"{ev.name}_noise_{k}" for k in h.noise_priors]).items()}
         _, mu, sigma, nu = likelihood_terms(h, obs, values, fixed, noise)
-        ll = pointwise_loglik(obs, mu, sigma, nu)
-        out[ev.name] = ll.reshape(ll.shape[0], -1).sum(axis=1)
+        out[ev.name] = pointwise_loglik(obs, mu, sigma, nu)
     return out
 
 
@@ -242,7 +257,7 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     # non-centred offsets make a funnel (no useful mode, a diagonal mass matrix); centred cell values do not
     model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) and rv.name.endswith("_z")
                                      for rv in model.free_RVs)
-    evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares) for ev in hypothesis.evidence]
+    evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares, ev.exclude) for ev in hypothesis.evidence]
     model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable, *evidence)
     return model, obs
 
@@ -561,9 +576,14 @@ def _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw)
     idata["log_prior"] = log_prior
     if hypothesis.evidence:
         ll = evidence_loglik(hypothesis, posterior, resolved)
-        idata["evidence_log_likelihood"] = xr.Dataset(
-            {k: (("chain", "draw"), v.reshape(n_chain, n_draw)) for k, v in ll.items()},
-            coords={"chain": posterior.chain, "draw": posterior.draw})
+        group = {}
+        for ev in hypothesis.evidence:  # dims and coords prefixed by the evidence's name, as in the model
+            obs = ev.observations
+            dims = tuple(f"{ev.name}_{d}" for d in obs.pointwise_dims)
+            coords = {f"{ev.name}_{d}": obs.coords[d] for d in obs.pointwise_dims}
+            group[ev.name] = xr.DataArray(ll[ev.name].reshape((n_chain, n_draw) + ll[ev.name].shape[1:]),
+                                          dims=("chain", "draw") + dims, coords=coords)
+        idata["evidence_log_likelihood"] = xr.Dataset(group, coords={"chain": posterior.chain, "draw": posterior.draw})
 
 
 def priors_for(hypothesis, obs):

@@ -8,7 +8,10 @@ from resolved parameter values to predicted means.
 
 Impedance is observed as ``Z`` with dims ``(time, frequency, part)``, part
 being Re and Im; the likelihood of one frequency point sums the two parts,
-so one (time, frequency) pair is one observation for LOO.
+so one (time, frequency) pair is one observation for LOO. The input ``t``
+is one time per spectrum (its first point); when the file records the time
+of every point, drift laws see each point at its own time (a sweep of
+slow frequencies lasts minutes while the cell drifts).
 
 Several cells (a dict cell name → spectra series on a common frequency and
 time grid) are stacked into ``Z`` with dims ``(cell, time, frequency,
@@ -47,7 +50,14 @@ class Observations:
         return float(np.ptp(t)) if t is not None and np.size(t) > 1 else 1.0
 
     def predict(self, hypothesis, resolved):
-        """Predicted mean in the layout of :attr:`values` (leading sample axes kept)."""
+        """Predicted mean in the layout of :attr:`values` (leading sample axes kept).
+
+        When the spectra carry the time of every point (``extra["sweep_time_h"]``)
+        and ``hypothesis`` has a drift law, the law is evaluated at each
+        point's own time (:meth:`at_point_times`).
+        """
+        if self.kind == "impedance" and "sweep_time_h" in self.extra and hypothesis.drift:
+            return self.at_point_times(hypothesis, resolved)
         if self.kind == "impedance":
             re, im = hypothesis.impedance(resolved, self.frequency, symmetric=self.symmetric)
             xp = namespace(re, im)
@@ -64,6 +74,30 @@ class Observations:
         eta = hypothesis.overpotential(resolved)
         xp = namespace(eta)
         return eta + (xp.zeros(self.values.shape) if xp is not np else np.zeros(self.values.shape))
+
+    def at_point_times(self, hypothesis, resolved):
+        """Predicted impedance with drifting quantities at the time of each point, ``t + sweep_time_h``.
+
+        The drift laws and the formulas that use them are resolved again at
+        times of shape (time, frequency); the circuit is evaluated with the
+        frequency as a column, so that a value per (time, frequency) meets
+        its own frequency.
+        """
+        xp = namespace(*resolved.values())
+        t = np.asarray(self.inputs["t"], dtype=float)[:, None] + self.extra["sweep_time_h"]
+        again = set(hypothesis.drift) | set(hypothesis.transform) | set(self.inputs)
+        values = {k: v for k, v in resolved.items() if k not in again}
+        if xp is np:  # (sample, 1) draws broadcast against (time, frequency)
+            values = {k: np.asarray(v)[..., None] if np.ndim(v) >= 1 else v for k, v in values.items()}
+        point = hypothesis.resolve(values, {**self.inputs, "t": t})
+        re, im = hypothesis.impedance(point, self.frequency[:, None], symmetric=self.symmetric)
+        shape = self.values.shape[:-1]
+        if xp is np:
+            re, im = np.asarray(re)[..., 0], np.asarray(im)[..., 0]
+            lead = np.broadcast_shapes(re.shape, im.shape)[:-len(shape)] if max(re.ndim, im.ndim) > len(shape) else ()
+            return np.stack([np.broadcast_to(re, lead + shape), np.broadcast_to(im, lead + shape)], axis=-1)
+        zeros = xp.zeros(shape)
+        return xp.stack([re[..., 0] + zeros, im[..., 0] + zeros], axis=-1)
 
     def noise_scale(self, model, mu, sigma):
         """Standard deviation of the noise for noise ``model`` at means ``mu``."""
@@ -117,6 +151,8 @@ def _impedance(series):
         time_h = np.zeros(1)
     frequency = series.frequency
     values = np.stack([z.real, z.imag], axis=-1)
+    sweep = series.sweep_time_h
+    extra = {"sweep_time_h": sweep} if sweep is not None and np.any(sweep != 0) else {}
     return Observations(
         kind="impedance",
         values=values,
@@ -128,6 +164,7 @@ def _impedance(series):
         frequency=frequency,
         unit="Ohm cm2" if series.area_cm2 else "Ohm",
         source=str(series.spectra[0].source or ""),
+        extra=extra,
     )
 
 

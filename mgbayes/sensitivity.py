@@ -93,7 +93,7 @@ def _psense_tree(idata, names):
     log_prior = idata["log_prior"].to_dataset()
     if "evidence_log_likelihood" in idata.children:
         for k, v in idata["evidence_log_likelihood"].to_dataset().data_vars.items():
-            log_prior[f"evidence_{k}"] = v
+            log_prior[f"evidence_{k}"] = v.sum([d for d in v.dims if d not in ("chain", "draw")])
     return xr.DataTree.from_dict({
         "posterior": idata["posterior"].to_dataset()[names],
         "log_likelihood": idata["log_likelihood"].to_dataset(),

@@ -1,10 +1,13 @@
 """Model recovery for the OCV drift: the comparison finds the generating hypothesis."""
 
 import contextlib
+import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from mgbayes import compare, demo, hypotheses, inference, sensitivity, simulate
 from mgbayes.hypotheses import MODELS_DIR
@@ -44,19 +47,24 @@ def ocv_and_polysulfide(seed):
     return ocv, tuple(evidence)
 
 
+#: Short runs, no retry: the verdicts below rest on ELPD differences of hundreds of nats, not on fine posteriors.
+#: The mode search keeps its default starts: with fewer, the film fit on the spectra alone can miss the mode in
+#: which its arcs take the other roles (seed 11 with 3 starts: 1088 elpd worse, a false rejection).
+QUICK = {"draws": 200, "tune": 300, "chains": 2, "retry": False}
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(run=False, reason="known gap (issue 16): in the joint fit the film hypothesis moves R_e far from "
-                   "the polysulfide value and inflates that data's noise at no cost, because only the OCV spectra are "
-                   "LOO units; counting each outside spectrum as a unit is the proposed fix")
 @pytest.mark.parametrize("seed", [11, 12])
 def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_the_film(seed):
     data, evidence = ocv_and_polysulfide(seed)
     names = ("charge_transfer", "film")
-    alone = {h.name: inference.fit(h, data, draws=200, tune=300, chains=2, random_seed=seed)
+    alone = {h.name: inference.fit(h, data, random_seed=seed, **QUICK)
              for h in hypotheses.load_folder(OCV) if h.name in names}
-    c = compare.compare(alone, unit="spectrum")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compare.ParetoKWarning)
+        c = compare.compare(alone, unit="spectrum")
     # the two hypotheses hold the same two arcs: the spectra alone support both (roles swapped) ...
-    assert c.table.verdict.tolist().count("worse than best") == 0, str(c)
+    assert not any(v.startswith("worse than best") for v in c.table.verdict), str(c)
     # ... but the film fit needs its double layer and film roughness far in the tails of their priors
     flagged = sensitivity.conflicts(alone["film"]).query("conflict").parameter.tolist()
     assert {"C_dl", "roughness"} & set(flagged), flagged
@@ -65,11 +73,29 @@ def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_
     for h in hypotheses.load_folder(OCV):
         if h.name in names:
             h.evidence = evidence
-            joint[h.name] = inference.fit(h, data, draws=200, tune=300, chains=2, random_seed=seed)
-    c = compare.compare(joint, unit="spectrum")
-    assert row(c, "charge_transfer").verdict == "best" and row(c, "film").verdict == "worse than best", str(c)
+            joint[h.name] = inference.fit(h, data, random_seed=seed, **QUICK)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", compare.ParetoKWarning)
+        by_spectrum, by_point = (compare.compare(joint, unit=u) for u in ("spectrum", "point"))
+    # the outside spectra are LOO units like the OCV spectra: a hypothesis pays for misfitting them, or for
+    # inflating their noise to absorb a misfit (the film's escape: R_e far above the polysulfide value)
+    n = TIMES.size + 2
+    assert list(by_spectrum.table.n) == [n, n]
+    assert by_spectrum.method == f"LOO unit: spectrum, n = {n} spectra (2 of them outside evidence)"
+    assert list(by_spectrum.loo["film"].elpd_i.unit.values[-2:]) == ["polysulfide_GC spectrum 0",
+                                                                      "polysulfide_Mg spectrum 0"]
+    assert by_spectrum.table.hypothesis.iloc[0] == "charge_transfer", str(by_spectrum)
+    assert row(by_spectrum, "film").elpd_diff > 10 * compare.DIFF_MIN, str(by_spectrum)
+    # per spectrum, the film's loss can sit in the one Mg||Mg spectrum, and no 2-se rule calls a difference
+    # carried by one of n units (its se is about the difference itself); per point it is carried by every
+    # point of that spectrum, and the rule calls it
+    assert row(by_point, "charge_transfer").verdict.startswith("best"), str(by_point)
+    assert row(by_point, "film").verdict.startswith("worse than best"), str(by_point)
     r_e = joint["charge_transfer"]["posterior"]["R_e"].values
     assert np.quantile(r_e, 0.03) < 2e3 < np.quantile(r_e, 0.97)  # the polysulfide cells' R_e
+    for c in (by_spectrum, by_point):
+        print(f"seed {seed}: film vs charge_transfer, Δelpd {row(c, 'film').elpd_diff:.1f} ± {row(c, 'film').dse:.1f} "
+              f"({c.method}); film R_e median {float(joint['film']['posterior']['R_e'].median()):.3g} Ohm cm2")
 
 
 def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units():
@@ -85,14 +111,22 @@ def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units(
     idata = inference.fit(h, data, draws=1000, tune=700, chains=2, random_seed=5)
     psis = compare.loo(idata)
     units = [2, 5]
-    exact = compare.exact_loo(h, data, unit="point", units=units, draws=1000, tune=700, chains=2, random_seed=6)
+    # pretend PSIS failed on two units (and only on them): arviz.reloo refits them exactly through our SamplingWrapper
+    k = xr.zeros_like(psis.pareto_k)
+    k.values[units] = 1.0
+    flagged = dataclasses.replace(psis, pareto_k=k)
+    wrapper = compare.refitter([h], data, unit="point", draws=1000, tune=700, chains=2, random_seed=6)("tafel", k > 0.7)
+    assert isinstance(wrapper, compare.Refits)
+    patched = compare.reloo(wrapper, idata, flagged, unit="point")
+    exact = patched.elpd_i.values[units]
     np.testing.assert_allclose(exact, psis.elpd_i.values[units], atol=0.15)
-    # a flagged unit is replaced by its exact value and no longer counted as bad
-    mask = np.zeros(j.size, bool)
-    mask[units] = True
-    patched = compare.replace_units(psis, exact, mask)
+    assert not np.array_equal(exact, psis.elpd_i.values[units])  # really recomputed
+    # a flagged unit is replaced by its exact value and no longer counted as bad; the others stand
     assert patched.elpd == pytest.approx(psis.elpd - psis.elpd_i.values[units].sum() + exact.sum())
-    assert not bool((patched.pareto_k.values[mask] > compare.K_BAD).any())
+    assert not bool(compare.bad_units(patched).any()) and not wrapper.problems
+    assert np.all(psis.pareto_k.values[units] < compare.K_BAD)  # where PSIS itself is reliable, it agrees
+    others = np.setdiff1d(np.arange(j.size), units)
+    np.testing.assert_array_equal(patched.elpd_i.values[others], psis.elpd_i.values[others])
 
 
 def _fake_fit(name, centre, *, seed, divergences=0, outlier=False, chain_offsets=(0.0, 0.0, 0.0, 0.0)):
@@ -157,3 +191,28 @@ def test_unreliable_instead_of_preferred_when_the_winner_is_flagged(problem):
     assert word in c.verdict
     if problem != "pareto_k":
         assert c.table.set_index("hypothesis").loc["right", "verdict"].startswith("best; unreliable: ")
+
+
+def _with_outside_spectrum(tree, *, seed, noise):
+    """``tree`` with one outside spectrum of 30 points (Re+Im) fitted with noise sd ``noise`` (data sd 0.1)."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0.0, 0.1, 30)
+    sigma = noise * np.exp(rng.normal(0.0, 0.02, (4, 500, 1)))
+    ll = -0.5 * (y / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi))
+    tree = tree.copy()
+    tree["evidence_log_likelihood"] = xr.Dataset(
+        {"outside": (("chain", "draw", "outside_time", "outside_frequency"), ll[:, :, None, :])})
+    return tree
+
+
+def test_outside_spectra_are_loo_units_and_a_hypothesis_pays_for_inflating_their_noise():
+    own = {"honest": _fake_fit("honest", 0.0, seed=1), "escapes": _fake_fit("escapes", 0.0, seed=2)}
+    assert compare.compare(own).decision == "indistinguishable"
+    joint = {"honest": _with_outside_spectrum(own["honest"], seed=3, noise=0.1),
+             "escapes": _with_outside_spectrum(own["escapes"], seed=3, noise=3.0)}  # a misfit absorbed by its noise
+    ll = compare.unit_loglik(joint["honest"], "point")
+    assert ll.dims == ("chain", "draw", "unit") and ll.sizes["unit"] == 40 + 30
+    assert list(ll.unit.values[[0, 40]]) == ["point 0", "outside point 0"]
+    c = compare.compare(joint)
+    assert c.decision == "preferred" and c.table.hypothesis.iloc[0] == "honest", c.verdict
+    assert c.n_outside == 30 and "n = 70 points (30 of them outside evidence)" in c.method

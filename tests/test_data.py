@@ -251,3 +251,34 @@ def test_transient_rejects_bad_input(args, kwargs, pattern):
 def test_timestamp_is_kept():
     when = datetime(2024, 3, 14, 9, 30)
     assert spectrum(timestamp=when).timestamp == when
+
+
+def test_drift_law_sees_each_point_at_its_own_time():
+    """Truth from simulate's own per-point evaluation (each point at its time in the sweep), noise free."""
+    import pytensor.tensor as pt
+
+    from mgbayes import hypotheses, simulate
+    from mgbayes.observations import observe
+
+    h = hypotheses.from_table({
+        "name": "fast_drift", "experiment": "ocv", "kind": "impedance", "physics": "an arc that grows fast",
+        "circuit": {"series": "R0", "electrode": "p(R1,C1)"},
+        "drift": {"R1": {"law": "linear"}},
+        "priors": {"R0": {"dist": "lognormal", "median": 10.0, "sd_log": 1.0},
+                   "R1_0": {"dist": "lognormal", "median": 100.0, "sd_log": 1.0},
+                   "R1_rate": {"dist": "lognormal", "median": 100.0, "sd_log": 1.0},
+                   "C1": {"dist": "lognormal", "median": 1e-4, "sd_log": 1.0}},
+    })
+    truth = {"R0": 10.0, "R1_0": 100.0, "R1_rate": 400.0, "C1": 1e-4}  # Ohm, Ohm, Ohm per hour, F
+    frequency = simulate.frequency_grid(1e4, 0.01, 4)
+    series = simulate.spectra(h, truth, times_h=[0.0, 1.0, 2.0], frequency=frequency, noise=0.0, sweep_drift=True)
+    timed = SpectrumSeries([s.with_(sweep_time_h=simulate.sweep_times_h(frequency, 0.0)) for s in series])
+    assert timed.sweep_time_h.shape == (3, frequency.size)
+    values = {k: np.array([[v]]) for k, v in truth.items()}  # one draw
+    for obs, exact in ((observe(timed), True), (observe(series), False)):
+        mu = obs.predict(h, h.resolve(values, dict(obs.inputs)))[0]
+        assert np.allclose(mu, obs.values, rtol=1e-9) == exact
+        # the PyTensor model's mean is the same
+        tensors = {k: pt.as_tensor_variable(float(v)) for k, v in truth.items()}
+        inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
+        np.testing.assert_allclose(obs.predict(h, h.resolve(tensors, inputs)).eval(), mu, rtol=1e-9)

@@ -474,3 +474,19 @@ def test_write_transients_round_trip(tmp_path):
         (t.process, t.current_density_mA_cm2, t.n_points) for t in transients
     ]
     np.testing.assert_allclose(back[0].overpotential_V, transients[0].overpotential_V, rtol=1e-15)
+
+
+def test_per_point_times_of_a_real_gamry_file_reach_the_drift_law():
+    """Gamry's ``Time`` column (s) gives every point its time since the sweep's first point."""
+    from mgbayes.observations import observe
+
+    path = INSTRUMENT_FILES / "exampleDataGamry.DTA"
+    spectrum = io.read(path)
+    sweep = spectrum.sweep_time_h
+    assert sweep.shape == spectrum.frequency.shape and sweep[0] == 0.0 and np.all(np.diff(sweep) > 0)
+    # a sweep down to 16 mHz lasts minutes: the last point is well after the first
+    assert 60.0 < sweep[-1] * 3600.0 < 3600.0 * 2
+    assert spectrum.select(frequency_Hz=(1.0, None)).sweep_time_h.size == int((spectrum.frequency >= 1.0).sum())
+    obs = observe(spectrum)
+    np.testing.assert_array_equal(obs.extra["sweep_time_h"], sweep[None, :])
+    np.testing.assert_array_equal(obs.inputs["t"], [spectrum.time_h])  # one time per spectrum stays the coordinate

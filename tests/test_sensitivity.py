@@ -82,3 +82,18 @@ def test_shared_quantity_of_each_joint_fit_is_checked_against_the_outside_data_a
     assert list(table.index) == ["outside data alone", "charge_transfer", "film"]
     assert table.loc["charge_transfer", "status"] == "agrees" and table.loc["film", "status"] == "disagrees"
     assert table.loc["outside data alone", "median"] == pytest.approx(2000.0, rel=0.02)
+
+
+def test_outside_evidence_kept_pointwise_counts_as_prior_in_power_scaling():
+    """A joint fit's evidence log-likelihood (pointwise, as results keep it) enters psense summed, as prior."""
+    rng = np.random.default_rng(5)
+    tree = result(rng.normal(0.0, 1 / np.sqrt(21), 2000), np.exp(rng.normal(0.0, 0.1, 2000)))
+    b = tree["posterior"]["b"].values
+    # outside data on b: 30 points around 1 (what pins b here), stored per (time, frequency) as the fit stores them
+    ev = -0.5 * ((np.log(b)[..., None] - rng.normal(0.0, 0.5, 30)) / 0.5) ** 2
+    tree["evidence_log_likelihood"] = xr.Dataset({"outside": (("chain", "draw", "outside_time", "outside_frequency"),
+                                                               ev[:, :, None, :])})
+    psense_tree = sensitivity._psense_tree(tree, ["a", "b"])
+    np.testing.assert_allclose(psense_tree["log_prior"]["evidence_outside"].values, ev.sum(-1))
+    table = sensitivity.power_scaling(tree).set_index("parameter")
+    assert table.loc["b", "prior_sensitivity"] > sensitivity.THRESHOLD  # b is set by its prior and the outside data

@@ -475,6 +475,8 @@ def build_spectra(
             "time_h": None if t0 is None else t0 / 3600.0,
             "timestamp": _timestamp(start, t0),
             "metadata": dict(metadata, sweep=len(spectra)),
+            # the time of every point, for drift laws: hours since the sweep's first point
+            "sweep_time_h": None if t0 is None else (table[time_col][part] * time_scale - t0) / 3600.0,
         }
         sub = {c: v[part] for c, v in table.items()}
         spectra.append(spectrum_from_table(path, names, sub, found, **fields))
