@@ -712,7 +712,8 @@ def provenance(hypothesis, obs, sampler):
             versions[package] = "unknown"
     return {
         "hypothesis": hypothesis.name,
-        "experiment": hypothesis.experiment,
+        "family": hypothesis.family,
+        "experiment": hypothesis.family,  # the label compare.compare / forecast read until they read "family"
         "hypothesis_title": hypothesis.title,
         "hypothesis_physics": hypothesis.physics,
         "hypothesis_file": hypothesis.path or "",

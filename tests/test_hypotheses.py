@@ -20,7 +20,7 @@ def write(tmp_path, text, name="h.toml"):
 
 
 BASE = """
-experiment = "ocv_drift"
+family = "ocv_drift"
 physics = "test"
 [circuit]
 series = "R_el"
@@ -31,7 +31,7 @@ electrode = "p(R_ct,CPE_dl)"
 def test_shipped_ocv_hypotheses_hold_the_same_parts_and_differ_in_what_drifts():
     hs = {h.name: h for h in hypotheses.load_folder(OCV)}
     assert set(hs) == {"charge_transfer", "film", "mixed"}
-    assert all(h.experiment == "ocv_drift" and h.physics for h in hs.values())
+    assert all(h.family == "ocv_drift" and h.physics for h in hs.values())
     # the same circuit, priors and noise in every file (equal chances); only [drift] and the film's R_ion differ
     assert len({str(h.electrode) for h in hs.values()}) == 1
     assert all(h.priors == hs["film"].priors and h.noise_priors == hs["film"].noise_priors for h in hs.values())
@@ -134,7 +134,7 @@ def test_simulate_rejects_missing_parameters():
 
 
 def test_default_priors_follow_the_data_scale():
-    h = hypotheses.from_table({"experiment": "x", "physics": "y", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}})
+    h = hypotheses.from_table({"family": "x", "physics": "y", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}})
     f = np.logspace(5, -2, 30)
     z = h.electrode.impedance(f, R0=1e5, R1=1e6, C1=1e-9)
     table = h.prior_table(frequency=f, impedance=z)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mgbayes import plots, report
-from tests.test_plots import TIMES, comparison_table, tiny_fit
+from tests.results import TIMES, comparison_table, fake_result, tiny_fit
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,6 @@ def test_several_hypotheses_and_interval_mass(fit):
 
 
 def test_cell_parameters_get_one_row_per_cell():
-    from tests.test_plots import fake_result
 
     j = np.array([1.0, 2.0, 1.0, 2.0])
     tree = fake_result(j, cell_index=[0, 0, 1, 1], mean=np.ones(4), cells=["a", "b"])
@@ -251,7 +250,7 @@ def test_units_of_the_film_hypothesis():
 
 IV_TEXT = '''
 name = "onset"
-experiment = "plating_iv"
+family = "plating_iv"
 kind = "iv"
 physics = "onset"
 [response]
