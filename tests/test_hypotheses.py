@@ -139,3 +139,19 @@ def test_default_priors_follow_the_data_scale():
     z = h.electrode.impedance(f, R0=1e5, R1=1e6, C1=1e-9)
     table = h.prior_table(frequency=f, impedance=z)
     assert 1e5 < table["R1"].typical() < 1e7
+
+
+def test_old_experiment_key_loads_with_a_one_line_warning_naming_the_fix(tmp_path):
+    path = write(tmp_path, BASE.replace('family = "ocv_drift"', 'experiment = "ocv_drift"'))
+    with pytest.warns(FutureWarning, match=r"h.toml: key 'experiment' is now 'family'.*write family = 'ocv_drift'"):
+        h = hypotheses.load(path)
+    assert h.family == "ocv_drift"
+
+
+def test_information_priors_apply_only_to_parameters_the_hypothesis_has(tmp_path):
+    path = write(tmp_path, BASE)
+    outside = {"R_ct": {"dist": "lognormal", "median": 7.0, "sd_log": 0.1},
+               "R_e": {"dist": "lognormal", "median": 3e3, "sd_log": 1.0}}  # no R_e in this circuit
+    h = hypotheses.load(path, information=outside)
+    assert h.priors["R_ct"].typical() == pytest.approx(7.0, rel=0.05) and "R_e" not in h.priors
+    assert "R_ct" not in hypotheses.load(path).priors  # the file's own default otherwise
