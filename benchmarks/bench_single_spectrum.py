@@ -49,7 +49,7 @@ DRAWS, TUNE, CHAINS = 1000, 1000, 4
 
 
 def spectrum():
-    h = hypotheses.from_table({"name": CIRCUIT, "experiment": "bench", "physics": "circuit",
+    h = hypotheses.from_table({"name": CIRCUIT, "family": "bench", "physics": "circuit",
                                "circuit": {"electrode": CIRCUIT, "electrodes": 1}})
     data = simulate.spectra(h, TRUTH, times_h=[0.0], symmetric=False, area_cm2=1.0, seed=7)
     return h, data[0]

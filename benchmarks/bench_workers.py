@@ -20,7 +20,7 @@ from common import SINGLE_ARC, table, timer  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mgbayes import cells, hypotheses, io, parallel, simulate, study  # noqa: E402
+from mgbayes import cells, fits, hypotheses, io, parallel, simulate, study  # noqa: E402
 
 SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "seed": 1, "target_accept": 0.9}
 
@@ -49,7 +49,7 @@ def main(n_cells=20, workers=(1, 2, 4), scheduler="processes"):
           f"{SAMPLER['draws']} draws ({SAMPLER['tune']} tuning); scheduler: {scheduler}")
     with tempfile.TemporaryDirectory() as tmp:
         experiment, h = make_cells(Path(tmp), n_cells)
-        tasks = {c.name: cells.fit_task(experiment, c, h, SAMPLER) for c in experiment.cells}
+        tasks = {c.name: fits.cell_task(experiment, c, h, SAMPLER).job() for c in experiment.cells}
         # warm the compile caches with the same scheduler (a cold first run was 2x slower here)
         parallel.map_fits(dict(list(tasks.items())[:2]), scheduler=scheduler, workers=2, log=lambda s: None)
         rows, base, reference = [], None, None

@@ -72,7 +72,7 @@ def hypothesis(model, *, noise="proportional"):
         raise HypothesisError(f"model = {model!r}: give a circuit string such as 'R0-p(R1,CPE1)', a Circuit, "
                               "a hypothesis .toml file or a Hypothesis")
     Circuit(model)  # a clear CircuitError for a bad string, before anything else
-    text = (f'name = "{model}"\nexperiment = "{CIRCUIT_EXPERIMENT}"\ntitle = "{model}"\n'
+    text = (f'name = "{model}"\nfamily = "{CIRCUIT_EXPERIMENT}"\ntitle = "{model}"\n'
             f'physics = "equivalent circuit {model}"\n\n[circuit]\nelectrode = "{model}"\nelectrodes = 1\n\n'
             f'[noise]\nmodel = "{noise}"\n')
     return hypotheses.from_table(tomllib.loads(text), text=text)

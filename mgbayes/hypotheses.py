@@ -1,9 +1,9 @@
 """Hypotheses as data: load and check ``models/**/*.toml``.
 
-A hypothesis file declares one physical explanation of one experiment::
+A hypothesis file declares one physical explanation of one kind of measurement::
 
     name = "charge_transfer"
-    experiment = "ocv_drift"        # hypotheses of one experiment are compared
+    family = "ocv_drift"            # hypotheses of one family are compared with each other
     kind = "impedance"              # impedance | iv | transient
     title = "Charge-transfer dominated"
     physics = "R_ct grows as reaction sites are lost; the arc is a double layer."
@@ -52,15 +52,14 @@ transform, or have a prior; anything else is an error naming the file.
 """
 
 import tomllib
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import drift, expressions
-from .backend import is_tensor, namespace
 from . import drift, expressions, resources
-from .backend import namespace
+from .backend import is_tensor, namespace
 from .circuits import Circuit
 from .errors import CircuitError, HypothesisError
 from .files import check_name
@@ -92,7 +91,7 @@ DEFAULT_NOISE_PRIORS = {
     "composite_student_t": {"floor": None, "proportional": Prior("halfnormal", {"sigma": 0.05}),
                             "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
 }
-_KEYS = {"name", "experiment", "kind", "title", "physics", "circuit", "response", "drift",
+_KEYS = {"name", "family", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived"}
 
 #: Where the shipped hypotheses live (the repository's ``models/``; package data in a wheel).
@@ -108,7 +107,7 @@ class Hypothesis:
     """One hypothesis, checked; see the module docstring for the file format."""
 
     name: str
-    experiment: str
+    family: str  # the measurement it explains; hypotheses of one family are compared
     kind: str
     title: str
     physics: str
@@ -228,15 +227,10 @@ class Hypothesis:
         if frequency is None or self.kind != "impedance":
             return {}, {}
         z = np.atleast_2d(impedance)
-        first = self._circuit_guesses(frequency, z[0])
-        last = self._circuit_guesses(frequency, z[-1])
+        circuits = [c for c in (self.series, self.electrode) if c is not None]
+        first, last = ({name: value for c in circuits for name, value in c.guesses(frequency, spectrum).items()}
+                       for spectrum in (z[0], z[-1]))
         return first, last
-
-    def _circuit_guesses(self, frequency, z):
-        guesses = {}
-        for name, param in self.circuit_parameters.items():
-            guesses[name] = float(param.guess(frequency, z))
-        return guesses
 
     def _default_prior(self, base, guesses, which):
         param = self.circuit_parameters.get(base)
@@ -421,7 +415,7 @@ def _expand(value):
 
 # -- loading ----------------------------------------------------------------------
 
-def load(path, *, priors=None):
+def load(path, *, priors=None, information=None):
     """Load and check one hypothesis file.
 
     Parameters
@@ -431,6 +425,10 @@ def load(path, *, priors=None):
     priors : dict, optional
         Extra prior tables that override the file's (e.g. an
         electronic-resistance bound from another experiment).
+    information : dict, optional
+        Prior tables from outside (a study's information files): each
+        overrides the file's where the hypothesis has that parameter and
+        is ignored where it has not.
 
     Raises
     ------
@@ -439,7 +437,7 @@ def load(path, *, priors=None):
     """
     path = Path(path)
     text, table = read_toml(path, "hypothesis file")
-    return from_table(table, path=str(path), text=text, priors=priors)
+    return from_table(table, path=str(path), text=text, priors=priors, information=information)
 
 
 def read_toml(path, what):
@@ -462,32 +460,44 @@ def read_toml(path, what):
         raise HypothesisError(f"{path}: not valid TOML: {err}") from None
 
 
-def from_table(table, *, path=None, text="", priors=None):
+def from_table(table, *, path=None, text="", priors=None, information=None):
     """Build a :class:`Hypothesis` from a parsed TOML table (see :func:`load`)."""
     where = path or table.get("name", "hypothesis")
+    table = _renamed(table, where)
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise HypothesisError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
     kind = table.get("kind", "impedance")
     if kind not in KINDS:
         raise HypothesisError(f"{where}: kind = {kind!r} is unknown; use one of {list(KINDS)}")
-    for key in ("experiment", "physics"):
+    for key in ("family", "physics"):
         if key not in table:
             raise HypothesisError(f"{where}: missing key {key!r}")
     name = table.get("name", Path(path).stem if path else "hypothesis")
     check_name(name, what="hypothesis name", where=where)
     h = Hypothesis(
         name=name,
-        experiment=table["experiment"], kind=kind, title=table.get("title", table.get("name", "")),
+        family=table["family"], kind=kind, title=table.get("title", table.get("name", "")),
         physics=" ".join(str(table["physics"]).split()), text=text, path=path,
     )
     _read_model(h, table, where)
-    _read_priors(h, {**table.get("priors", {}), **(priors or {})}, where)
+    known = set(h.free_parameters()) | set(h.drift) | set(h.hierarchy)
+    outside = {k: v for k, v in (information or {}).items() if k in known}
+    _read_priors(h, {**table.get("priors", {}), **(priors or {}), **outside}, where)
     _read_noise(h, table.get("noise", {}), where)
     _read_derived(h, table.get("derived", {}), where)
     h.prior_table()  # checks names, cycles and missing priors early
     _check_priors_used(h, table.get("priors", {}), where)
     return h
+
+
+def _renamed(table, where):
+    """The table with the old key ``experiment`` (now ``family``) renamed, with a one-line FutureWarning."""
+    if "experiment" not in table or "family" in table:
+        return table
+    warnings.warn(f"{where}: key 'experiment' is now 'family' (a study's [[experiment]] is something else); "
+                  f"write family = {table['experiment']!r}", FutureWarning, stacklevel=4)
+    return {("family" if k == "experiment" else k): v for k, v in table.items()}
 
 
 def _read_model(h, table, where):
@@ -590,17 +600,8 @@ def load_folder(folder, *, priors=None):
     files = sorted(p for p in folder.glob("*.toml"))
     if not files:
         raise HypothesisError(f"hypothesis folder {folder} holds no .toml files")
-    hypotheses = [load(p, priors=_applicable(p, priors)) for p in files]
-    experiments = {h.experiment for h in hypotheses}
-    if len(experiments) > 1:
-        raise HypothesisError(f"{folder}: hypotheses of different experiments {sorted(experiments)} cannot be compared")
+    hypotheses = [load(p, information=priors) for p in files]
+    families = {h.family for h in hypotheses}
+    if len(families) > 1:
+        raise HypothesisError(f"{folder}: hypotheses of different families {sorted(families)} cannot be compared")
     return hypotheses
-
-
-def _applicable(path, priors):
-    """Only the override priors whose names the hypothesis uses."""
-    if not priors:
-        return None
-    probe = load(path)
-    names = set(probe.free_parameters()) | set(probe.drift) | set(probe.hierarchy)
-    return {k: v for k, v in priors.items() if k in names} or None

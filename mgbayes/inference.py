@@ -201,8 +201,34 @@ def bound_logp(x, bound):
     return out
 
 
+class Model(pm.Model):
+    """The PyMC model of one hypothesis on one data set, with what mgbayes knows about it.
+
+    Our own subclass, so the metadata are declared here rather than set on
+    PyMC's object. The names keep their ``mgbayes_`` prefix because
+    :mod:`mgbayes.sampler` reads and caches them.
+
+    Attributes
+    ----------
+    mgbayes_priors : dict
+        The prior table the model was built from (name → Prior).
+    mgbayes_hierarchical : bool
+        Whether it has per-cell offsets (sampled with a diagonal mass matrix).
+    mgbayes_key : str
+        Fingerprint of everything its density depends on (the compile cache's key).
+    mgbayes_density, mgbayes_constrained : callable or None
+        Compiled functions, cached here by :mod:`mgbayes.sampler`.
+    """
+
+    mgbayes_priors = None
+    mgbayes_hierarchical = False
+    mgbayes_key = None
+    mgbayes_density = None
+    mgbayes_constrained = None
+
+
 def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
-    """Return ``(pm.Model, Observations)`` for ``hypothesis`` on ``data``.
+    """Return ``(Model, Observations)`` for ``hypothesis`` on ``data`` (:class:`Model`: a ``pm.Model`` of ours).
 
     Every free parameter is a PyMC variable (with ``dims="cell"`` for
     hierarchical offsets); the observed variable has the same name and dims
@@ -220,7 +246,7 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     check_kind(hypothesis, obs)
     priors = priors_for(hypothesis, obs) if priors is None else priors
-    with pm.Model(coords=obs.coords) as model:
+    with Model(coords=obs.coords) as model:
         free = {}
         for name, prior in priors.items():
             if name.startswith("noise_"):
@@ -759,7 +785,8 @@ def provenance(hypothesis, obs, sampler):
             versions[package] = "unknown"
     return {
         "hypothesis": hypothesis.name,
-        "experiment": hypothesis.experiment,
+        "family": hypothesis.family,
+        "experiment": hypothesis.family,  # the label compare.compare / forecast read until they read "family"
         "hypothesis_title": hypothesis.title,
         "hypothesis_physics": hypothesis.physics,
         "hypothesis_file": hypothesis.path or "",

@@ -1,12 +1,16 @@
-"""Write a study's tables, figures and report (wiring of plots and report)."""
+"""Write a study's tables, figures and report (wiring of plots and report), and its one-screen summary."""
 
+import math
 import platform
 from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, compare, plots, report, sensitivity
+from . import __version__, cells, compare, kk, plots, report, sensitivity
+from .fits import POOLED, evidence_key
+from .studyfile import read_spectra
 
+#: The one text that marks a quick run (report, tables' notes and the printed summary).
 QUICK_NOTE = "QUICK MODE (--quick): fewer draws than a publication run; numbers are for a fast look only."
 
 
@@ -18,8 +22,6 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     table, group-level summaries and a forest plot of the key parameters
     per cell.
     """
-    from .study import evidence_key
-
     cell_results = cell_results or {}
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
@@ -64,15 +66,11 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
     }
     title = study.title + (" [QUICK]" if quick else "")
     report.write_report(out_dir, title=title, sections=sections, provenance=provenance)
-    from .study import summary
-
     log(summary(comparisons, fits, out_dir, quick=quick))
 
 
 def _conventions(fits):
     """How the report's numbers relate to ArviZ 1.x's conventions, stated once."""
-    import math
-
     draws = [r["posterior"].sizes["chain"] * r["posterior"].sizes["draw"] for rs in fits.values() for r in rs.values()]
     fewest = min(draws) if draws else 0
     arviz_k = min(1 - 1 / math.log10(fewest), 0.7) if fewest > 10 else float("nan")
@@ -104,7 +102,7 @@ def _parameter_table(fits, quick, time_resolved=False):
             if "cell" in idata.attrs:
                 df.insert(0, "cell", idata.attrs["cell"])
             if idata.attrs.get("pooling") == "partial":
-                df["hypothesis"] = df["hypothesis"] + " (pooled)"
+                df["hypothesis"] = df["hypothesis"] + POOLED
             if time_resolved:
                 df = df[df["time_h"].notna()] if "time_h" in df else df.iloc[0:0]
             df.insert(0, "experiment", experiment)
@@ -176,7 +174,7 @@ def _figures(name, results, data, comparison, fig_dir):
              "rule calls a preference. Right: verdict, stacking weight and absolute ELPD ± SE.")
         if comparison.unit != "future":  # LFO's k are of carried-forward weights, NaN at refits
             keep(plots.pareto_k(comparison.loo[best]), f"pareto_k_{best}",
-                 f"Pareto k̂ of every left-out observation of '{best}'; above the line (0.7) the PSIS-LOO "
+                 f"Pareto k̂ of every left-out observation of '{best}'; above the line ({compare.K_BAD}) the PSIS-LOO "
                  "estimate of that observation is unreliable (exact refits replace it where the study allows).")
     return paths
 
@@ -187,13 +185,10 @@ def _kk(experiment, data, out_dir, fig_dir):
     With ``kk = "exclude"`` the spectra are read again, so the failing ones
     the fits left out are shown too.
     """
-    from . import kk, study
-
     if experiment.kk == "off" or not isinstance(data, (kk.Spectrum, kk.SpectrumSeries)):
         return None
     if experiment.kk == "exclude":
-        data = study.select(study.io.read(experiment.data_path, area_cm2=experiment.area_cm2,
-                                          symmetric=experiment.symmetric), experiment.selection, experiment.name)
+        data = read_spectra(experiment)
     results = kk.check(data, threshold=experiment.kk_threshold)
     frame = kk.table(data, results)
     report.write_table(frame, out_dir / f"{experiment.name}_kk")
@@ -225,8 +220,6 @@ def _section(experiment, comparison, results, figures, params, quick):
 
 def _cell_section(experiment, result, params, out_dir, fig_dir, quick):
     """Report section of a many-cell experiment; writes its extra tables and the forest plot."""
-    from . import cells
-
     name = experiment.name
     per_cell = cells.per_cell_table(result.per_cell, result.cells)
     report.write_table(per_cell, out_dir / f"{name}_per_cell")
@@ -236,26 +229,26 @@ def _cell_section(experiment, result, params, out_dir, fig_dir, quick):
     report.write_table(group, out_dir / f"{name}_group")
     ranked = list(result.comparison.table.hypothesis)
     figures = []
-    best = next((h for h in ranked if not h.endswith(cells.POOLED)), None)
+    best = next((h for h in ranked if not h.endswith(POOLED)), None)
     if best is not None:  # independent fits: one row per cell
         best_fits = {c: rs[best] for c, rs in result.fits.items()}
         figures.append(Path(plots.save(plots.forest(best_fits, cells.key_parameters(next(iter(best_fits.values())))),
                                        fig_dir / f"{name}_forest_{best}")[0]))
-    pooled = next((h for h in ranked if h.endswith(cells.POOLED)), None)
+    pooled = next((h for h in ranked if h.endswith(POOLED)), None)
     if pooled is not None:  # hierarchical model: per-cell values of the pooled parameters
-        idata = result.pooled[pooled[:-len(cells.POOLED)]]
+        idata = result.pooled[pooled[:-len(POOLED)]]
         per_cell_vars = [v for v in idata["posterior"].data_vars if idata["posterior"][v].dims == ("chain", "draw", "cell")
                          and not v.endswith("_z")]
         if per_cell_vars:
             figures.append(Path(plots.save(plots.forest(idata, per_cell_vars),
-                                           fig_dir / f"{name}_forest_pooled_{pooled[:-len(cells.POOLED)]}")[0]))
+                                           fig_dir / f"{name}_forest_pooled_{pooled[:-len(POOLED)]}")[0]))
     figures.append(Path(plots.save(plots.comparison(result.comparison.table), fig_dir / f"{name}_comparison")[0]))
     wins = "; ".join(f"'{r.hypothesis}' best in {r.best} of {len(result.cells)} cells ({r.preferred} clearly)"
                      for r in result.wins.itertuples())
     lines = [experiment.description.strip(),
              f"Data: {len(result.cells)} cells (pooling: {experiment.pooling}: "
              + {"none": "independent fits per cell", "partial": "one hierarchical model of all cells",
-                "both": "independent fits per cell and one hierarchical model, labelled '(pooled)'"}[experiment.pooling]
+                "both": f"independent fits per cell and one hierarchical model, labelled '{POOLED.strip()}'"}[experiment.pooling]
              + f"); {experiment.provenance}.",
              f"**Over all cells (LOO unit: cell):** {result.comparison.verdict}",
              f"**Per cell:** {wins}.",
@@ -267,3 +260,25 @@ def _cell_section(experiment, result, params, out_dir, fig_dir, quick):
         lines.insert(0, QUICK_NOTE)
     return {"heading": name, "text": "\n\n".join(l for l in lines if l),
             "tables": [result.comparison.table, result.wins, per_cell, group, subset], "figures": figures}
+
+
+def summary(comparisons, fits, out_dir, *, quick=False):
+    """The one-screen summary printed at the end of a run."""
+    lines = []
+    if quick:
+        lines.append(QUICK_NOTE)
+    for name, c in comparisons.items():
+        lines.append(f"[{name}] {c.method}")
+        for row in c.table.itertuples():
+            lines.append(f"  {row.rank}. {row.hypothesis:<28} elpd {row.elpd_loo:12.1f} ± {row.se:7.1f}"
+                         f"  Δ {row.elpd_diff:9.1f} ± {row.dse:6.1f}  weight {row.weight:5.2f}  {row.verdict}")
+        lines.append(f"  verdict: {c.verdict}" + (f" [synthetic data generated by '{c.truth}']" if c.truth else ""))
+        if c.spectra_only and c.spectra_only in comparisons:
+            lines.append(f"  spectra only ({c.spectra_only}): {comparisons[c.spectra_only].verdict}")
+    problems = [f"  {e}/{h}: {r.attrs['diagnostics']}" for e, rs in fits.items() for h, r in rs.items()
+                if not int(r.attrs.get("converged", 1))]
+    lines.append("convergence: " + ("all fits converged" if not problems else "PROBLEMS"))
+    lines += problems
+    lines.append(f"rule: {compare.RULE}")
+    lines.append(f"outputs: {Path(out_dir).resolve()} (report.html, report.md, comparison.csv, parameters.csv, figures/, fits/)")
+    return "\n".join(lines)

@@ -18,7 +18,9 @@ an address (``"tcp://host:8786"``)
 
 With Dask, the fits are futures (``client.submit(..., retries=...)``)
 gathered with ``as_completed``; no job queue of our own. A failed task is
-retried ``retries`` times everywhere. Results are identical whatever the
+retried ``retries`` times everywhere; a user mistake (:class:`mgbayes.errors.MgbayesError`,
+e.g. a bad hypothesis) is raised as it is, without retries, serially and on the
+process pool. Results are identical whatever the
 scheduler, as long as every task carries its own seed.
 """
 
@@ -174,6 +176,8 @@ def _serial(tasks, retries, progress):
             try:
                 out[name] = function(**kwargs)
                 break
+            except MgbayesError:
+                raise  # a user mistake: the same again on a retry, and its message names the fix
             except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
                 if attempt == retries:
                     raise _failed(name, err, retries) from err
@@ -190,6 +194,10 @@ def _pool(tasks, workers, retries, progress):
             name = running.pop(future)
             try:
                 out[name] = future.result()
+            except MgbayesError:
+                for f in running:
+                    f.cancel()
+                raise  # a user mistake: the same again on a retry, and its message names the fix
             except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
                 attempts[name] += 1
                 if attempts[name] > retries:

@@ -34,7 +34,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from . import files
-from .report import PROB, _results, parameter_units, unit_text
+from .compare import K_BAD
+from .report import PROB, by_label, parameter_units, unit_text
 
 __all__ = ["nyquist", "bode", "drift", "drift_quantities", "kk_residuals", "residuals", "prior_posterior", "pair", "rank", "iv", "transients", "comparison", "pareto_k", "forest", "save", "style",
            "OKABE_ITO", "PALETTE"]
@@ -396,7 +397,7 @@ def drift_quantities(results, *, preferred=DRIFT_QUANTITIES, most=6):
     (the drifting parameters), at most ``most``. Empty when nothing varies
     with time.
     """
-    results = _results(results)
+    results = by_label(results)
     present = [q for q in preferred if any(q in r["posterior"].data_vars for r in results.values())]
     if present:
         return present
@@ -451,7 +452,7 @@ def drift(results, *, quantities=None, prob=PROB, log=None):
     ValueError
         If no result has any of ``quantities``.
     """
-    results = _results(results)
+    results = by_label(results)
     quantities = drift_quantities(results) if quantities is None else quantities
     present = [q for q in quantities if any(q in r["posterior"].data_vars for r in results.values())]
     if not present:
@@ -464,7 +465,7 @@ def drift(results, *, quantities=None, prob=PROB, log=None):
             if q not in r["posterior"].data_vars:
                 continue
             da = r["posterior"][q]
-            unit = unit if unit is not None else parameter_units(r).get(q, "")
+            unit = unit if unit is not None else str(da.attrs.get("unit", ""))
             if "time" in da.dims:
                 tt = np.asarray(da["time"].values, float)
                 lo, med, hi = _quantiles(_samples(da, "time"), prob)
@@ -798,7 +799,7 @@ def iv(curve, idatas=None, *, prob=PROB, overlay=None, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    results = _results(idatas) if idatas is not None else {}
+    results = by_label(idatas) if idatas is not None else {}
     cells = list(curve.cells)
     j, eta = np.asarray(curve.current_density_mA_cm2), np.asarray(curve.overpotential_V) * 1e3
     cell_of_point = np.asarray(curve.cell)
@@ -865,7 +866,7 @@ def transients(transients, idatas=None, *, prob=PROB):
     matplotlib.figure.Figure
     """
     transients = list(transients)
-    results = _results(idatas) if idatas is not None else {}
+    results = by_label(idatas) if idatas is not None else {}
     levels = sorted({float(tr.current_density_mA_cm2) for tr in transients})
     fig, axes = _grid(len(levels), ncols_max=4, sharey=True, row_height=2.5)
     colours = dict(zip(results, _colours(len(results))))
@@ -984,12 +985,12 @@ def _right_label(row):
     if np.isfinite(elpd):
         text += f"\nELPD {elpd:.5g} ± {se:.2g}"
     if bad and bad > 0:
-        text += f"\n{int(bad)} with k > 0.7"
+        text += f"\n{int(bad)} with k > {K_BAD}"
     return text
 
 
 @_styled
-def pareto_k(idata_or_loo, *, threshold=0.7, ax=None, idata=None):
+def pareto_k(idata_or_loo, *, threshold=K_BAD, ax=None, idata=None):
     """Pareto-k̂ of every left-out observation, with the reliability threshold.
 
     Parameters
@@ -998,7 +999,7 @@ def pareto_k(idata_or_loo, *, threshold=0.7, ax=None, idata=None):
         A fit (LOO computed here with ``arviz.loo(idata, pointwise=True)``)
         or a pointwise LOO result (e.g. from :func:`mgbayes.compare.loo`).
     threshold : float
-        Line drawn at k̂ = 0.7 (PSIS unreliable above); where the sample
+        Line drawn at k̂ = :data:`mgbayes.compare.K_BAD` (0.7; PSIS unreliable above); where the sample
         size sets a lower one (``1 - 1/log10(S)``) it is drawn dotted too.
     ax : matplotlib Axes, optional
     idata : DataTree, optional
@@ -1100,7 +1101,7 @@ def forest(idatas, var_names, *, prob=PROB, log=None):
     -------
     matplotlib.figure.Figure
     """
-    results = _results(idatas)
+    results = by_label(idatas)
     var_names = [var_names] if isinstance(var_names, str) else list(var_names)
     present = [v for v in var_names if any(v in r["posterior"].data_vars for r in results.values())]
     if not present:
@@ -1114,7 +1115,7 @@ def forest(idatas, var_names, *, prob=PROB, log=None):
             if v not in r["posterior"].data_vars:
                 continue
             da = r["posterior"][v]
-            unit = unit if unit is not None else parameter_units(r).get(v, "")
+            unit = unit if unit is not None else str(da.attrs.get("unit", ""))
             extra = [d for d in da.dims if d not in ("chain", "draw")]
             if not extra:
                 rows.append((label, label, _quantiles(_samples(da), prob)))

@@ -1,9 +1,8 @@
 """Tables (CSV, Markdown, LaTeX) and the study report (Markdown and HTML).
 
-Every table states its units: parameter tables carry a ``unit`` column (units
-taken from the result's attributes, or from the hypothesis file — circuit
-elements, drift laws, kinetic laws, a prior's ``unit`` key — when missing),
-and times are in hours (``time_h``). Intervals are **equal-tailed** (central)
+Every table states its units: parameter tables carry a ``unit`` column, read
+from each variable's ``unit`` attribute (set at fit time where the quantity is
+defined, :mod:`mgbayes.units`), and times are in hours (``time_h``). Intervals are **equal-tailed** (central)
 credible intervals, 94 % by default: the columns ``q3%`` and ``q97%`` are
 the 3rd and 97th percentiles of the posterior draws.
 
@@ -21,30 +20,20 @@ import html
 import math
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import files
-from . import kinetics, units
+from .files import write_atomic  # noqa: F401 - the one atomic writer, importable from here as before
 
 __all__ = [
-    "parameter_table", "convergence_table", "write_table", "write_report",
+    "parameter_table", "convergence_table", "write_table", "write_report", "by_label",
     "parameter_units", "unit_text", "write_atomic", "interval_columns", "to_markdown", "to_latex", "to_html",
 ]
 
 #: Credible mass of the intervals in tables and figure bands.
 PROB = 0.94
-
-# --- atomic files ------------------------------------------------------------------
-
-
-def write_atomic(path, data):
-    """Write ``data`` (str, UTF-8, or bytes) to ``path`` atomically; return the Path (see :func:`mgbayes.files.write_atomic`)."""
-    return files.write_atomic(path, data)
-
 
 # --- units -------------------------------------------------------------------------
 
@@ -107,44 +96,21 @@ def unit_text(unit, style="unicode"):
     return "$" + r"\,".join(parts) + "$"
 
 
-#: Units of the keyword arguments of the kinetic laws (defined in :mod:`mgbayes.kinetics`).
-KINETIC_UNITS = kinetics.UNITS
-
-
-def _hypothesis(idata):
-    """The Hypothesis stored in a result's attributes, or None."""
-    text = idata.attrs.get("hypothesis_text", "")
-    if not text:
-        return None
-    try:
-        from .hypotheses import from_table
-
-        return from_table(tomllib.loads(text), path=idata.attrs.get("hypothesis_file") or None, text=text)
-    except Exception:  # an old or foreign file: the variables' own attributes only
-        return None
-
-
 def parameter_units(idata):
-    """Unit of every posterior variable of a result, as an ASCII string.
+    """Unit of every posterior variable of a result, as an ASCII string: its ``unit`` attribute.
 
-    A fit sets each variable's ``unit`` attribute where the quantity is
-    defined (:mod:`mgbayes.units`); this reads it. Results written before
-    that fall back to :func:`mgbayes.units.units` of the hypothesis stored
-    in the result, and results without one to the usual symbols
-    (:func:`mgbayes.units.by_symbol`). ``""`` where none says.
+    A fit sets it where the quantity is defined (:mod:`mgbayes.units`);
+    ``""`` where the result has none (nothing is guessed here).
     """
     posterior = idata["posterior"]
-    hyp = _hypothesis(idata)
-    known = units.units(hyp, str(idata.attrs.get("data_unit", ""))) if hyp is not None else {}
-    return {name: str(posterior[name].attrs.get("unit") or known.get(name) or units.by_symbol(name, "", False))
-            for name in posterior.data_vars}
+    return {name: str(posterior[name].attrs.get("unit", "")) for name in posterior.data_vars}
 
 
 # --- tables ------------------------------------------------------------------------
 
 
-def _results(idatas):
-    """Normalise one DataTree, a list or a dict of them to {label: DataTree}."""
+def by_label(idatas):
+    """One DataTree, a list or a dict of them as ``{label: DataTree}`` (labels: dict keys or ``hypothesis`` attributes)."""
     if hasattr(idatas, "attrs") and hasattr(idatas, "children"):
         return {idatas.attrs.get("hypothesis", "result"): idatas}
     if isinstance(idatas, dict):
@@ -194,7 +160,7 @@ def parameter_table(idata, *, time_resolved=False, var_names=None, prob=PROB):
     lo_name, hi_name = interval_columns(prob)
     q = [(1 - prob) / 2, 0.5, 1 - (1 - prob) / 2]
     rows = []
-    for label, result in _results(idata).items():
+    for label, result in by_label(idata).items():
         posterior = result["posterior"].to_dataset()
         units = parameter_units(result)
         names = var_names or [n for n in posterior.data_vars if not _is_offset(n, posterior[n])]
@@ -255,7 +221,7 @@ def convergence_table(idatas):
     from . import diagnostics
 
     rows = []
-    for label, result in _results(idatas).items():
+    for label, result in by_label(idatas).items():
         sizes = result["posterior"].sizes
         try:
             rep = diagnostics.check(result, label)

@@ -62,7 +62,7 @@ PLATING = [
 ]
 
 TEMPLATE = '''name = "{name}"
-experiment = "ssb_cycling"
+family = "ssb_cycling"
 title = "{title}"
 physics = "{physics}"
 

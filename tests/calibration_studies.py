@@ -11,7 +11,7 @@ model = "absolute"
 sigma = { dist = "lognormal", median = 0.005, sd_log = 0.3 }
 """
 OHMIC = """name = "ohmic"
-experiment = "iv"
+family = "iv"
 kind = "iv"
 physics = "A resistive film: eta = R j."
 [response]
@@ -20,7 +20,7 @@ overpotential = "R * j"
 R = { dist = "lognormal", median = 0.05, sd_log = 0.5 }
 """ + NOISE
 TAFEL = """name = "tafel"
-experiment = "iv"
+family = "iv"
 kind = "iv"
 physics = "Charge transfer: eta = b arcsinh(j / j0)."
 [response]
@@ -30,7 +30,7 @@ b = { dist = "lognormal", median = 0.05, sd_log = 0.5 }
 j0 = { dist = "lognormal", median = 0.3, sd_log = 0.5 }
 """ + NOISE
 OFFSET = """name = "ohmic_offset"
-experiment = "iv"
+family = "iv"
 kind = "iv"
 physics = "A resistive film and a small offset of the reference: eta = eta0 + R j."
 [response]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgbayes import cells, cli, hypotheses, io, parallel, simulate, study
+from mgbayes import cells, cli, fits, hypotheses, io, parallel, simulate, study
 from mgbayes.errors import HypothesisError, MgbayesError
 
 SINGLE_ARC = Path(__file__).parent / "data" / "single_arc.toml"  # a small single-arc model named charge_transfer
@@ -94,9 +94,9 @@ def test_study_keys_for_cells(cell_root, tmp_path):
 
 
 def test_seeds_differ_by_cell_and_hypothesis_and_are_stable():
-    seeds = {cells.cell_seed(3, c, h) for c in ("a", "b") for h in ("x", "y")}
+    seeds = {fits.cell_seed(3, c, h) for c in ("a", "b") for h in ("x", "y")}
     assert len(seeds) == 4
-    assert cells.cell_seed(3, "a", "x") == cells.cell_seed(3, "a", "x") != cells.cell_seed(4, "a", "x")
+    assert fits.cell_seed(3, "a", "x") == fits.cell_seed(3, "a", "x") != fits.cell_seed(4, "a", "x")
 
 
 def _boom(*, fail_file):
@@ -138,7 +138,7 @@ def test_map_fits_dask_retries_a_failed_fit(tmp_path):
 def _fit_tasks(root):
     experiment = study.load_study(root / "study.toml").experiments[0]
     h = hypotheses.load(root / "hyp" / "charge_transfer.toml")
-    return {cell.name: cells.fit_task(experiment, cell, h, SMALL) for cell in experiment.cells}
+    return {cell.name: fits.cell_task(experiment, cell, h, SMALL).job() for cell in experiment.cells}
 
 
 def _draws(results):

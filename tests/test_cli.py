@@ -66,7 +66,7 @@ def test_bad_study_file_names_key(tmp_path, capsys):
 
 
 def test_bad_circuit_string_is_one_line(tmp_path, capsys):
-    series = simulate.spectra(hypotheses.from_table({"experiment": "x", "physics": "y",
+    series = simulate.spectra(hypotheses.from_table({"family": "x", "physics": "y",
                                                      "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}}),
                               {"R0": 1.0, "R1": 10.0, "C1": 1e-4}, times_h=[0.0], symmetric=False,
                               frequency=np.logspace(4, -1, 12))

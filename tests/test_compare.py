@@ -100,7 +100,7 @@ def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_
 
 def test_exact_refit_agrees_with_psis_where_k_is_low_and_replaces_flagged_units():
     h = hypotheses.from_table({
-        "name": "tafel", "experiment": "iv", "physics": "Tafel line", "kind": "iv",
+        "name": "tafel", "family": "iv", "physics": "Tafel line", "kind": "iv",
         "response": {"overpotential": "eta0 + b * log10(j)"},
         "priors": {"eta0": {"dist": "normal", "mu": 0.3, "sigma": 0.2},
                    "b": {"dist": "lognormal", "median": 0.1, "sd_log": 1.0}},

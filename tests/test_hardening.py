@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mgbayes import cache, cli, files, hypotheses, inference, io, parallel, simulate, study
+from mgbayes import cache, cli, files, fits, hypotheses, inference, io, parallel, simulate, study
 from mgbayes.diagnostics import ConvergenceWarning
 from mgbayes.errors import DataError, HypothesisError, MgbayesError, OutputError
 from tests.studies import CT, write_small_study
@@ -196,7 +196,7 @@ def test_unreadable_saved_fit_is_named_and_skipped(tmp_path):
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"CDF\x01 truncated")
     lines = []
-    assert study._cached(tmp_path, "key", lines.append) == (None, None)
+    assert fits.cached(tmp_path, "key", lines.append) == (None, None)
     assert len(lines) == 1 and str(bad) in lines[0] and "fitted again" in lines[0]
 
 

@@ -20,7 +20,7 @@ def write(tmp_path, text, name="h.toml"):
 
 
 BASE = """
-experiment = "ocv_drift"
+family = "ocv_drift"
 physics = "test"
 [circuit]
 series = "R_el"
@@ -31,7 +31,7 @@ electrode = "p(R_ct,CPE_dl)"
 def test_shipped_ocv_hypotheses_hold_the_same_parts_and_differ_in_what_drifts():
     hs = {h.name: h for h in hypotheses.load_folder(OCV)}
     assert set(hs) == {"charge_transfer", "film", "mixed"}
-    assert all(h.experiment == "ocv_drift" and h.physics for h in hs.values())
+    assert all(h.family == "ocv_drift" and h.physics for h in hs.values())
     # the same circuit, priors and noise in every file (equal chances); only [drift] and the film's R_ion differ
     assert len({str(h.electrode) for h in hs.values()}) == 1
     assert all(h.priors == hs["film"].priors and h.noise_priors == hs["film"].noise_priors for h in hs.values())
@@ -134,8 +134,24 @@ def test_simulate_rejects_missing_parameters():
 
 
 def test_default_priors_follow_the_data_scale():
-    h = hypotheses.from_table({"experiment": "x", "physics": "y", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}})
+    h = hypotheses.from_table({"family": "x", "physics": "y", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}})
     f = np.logspace(5, -2, 30)
     z = h.electrode.impedance(f, R0=1e5, R1=1e6, C1=1e-9)
     table = h.prior_table(frequency=f, impedance=z)
     assert 1e5 < table["R1"].typical() < 1e7
+
+
+def test_old_experiment_key_loads_with_a_one_line_warning_naming_the_fix(tmp_path):
+    path = write(tmp_path, BASE.replace('family = "ocv_drift"', 'experiment = "ocv_drift"'))
+    with pytest.warns(FutureWarning, match=r"h.toml: key 'experiment' is now 'family'.*write family = 'ocv_drift'"):
+        h = hypotheses.load(path)
+    assert h.family == "ocv_drift"
+
+
+def test_information_priors_apply_only_to_parameters_the_hypothesis_has(tmp_path):
+    path = write(tmp_path, BASE)
+    outside = {"R_ct": {"dist": "lognormal", "median": 7.0, "sd_log": 0.1},
+               "R_e": {"dist": "lognormal", "median": 3e3, "sd_log": 1.0}}  # no R_e in this circuit
+    h = hypotheses.load(path, information=outside)
+    assert h.priors["R_ct"].typical() == pytest.approx(7.0, rel=0.05) and "R_e" not in h.priors
+    assert "R_ct" not in hypotheses.load(path).priors  # the file's own default otherwise

@@ -13,7 +13,7 @@ needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files n
 
 
 def circuit_hypothesis(text):
-    return hypotheses.from_table({"name": text, "experiment": "dummy", "physics": "equivalent circuit",
+    return hypotheses.from_table({"name": text, "family": "dummy", "physics": "equivalent circuit",
                                   "circuit": {"electrode": text, "electrodes": 1}})
 
 
@@ -101,7 +101,7 @@ def test_convergence_problems_are_reported_by_name():
 
 
 def test_kind_mismatch_is_an_error():
-    h = hypotheses.from_table({"experiment": "x", "physics": "y", "kind": "iv",
+    h = hypotheses.from_table({"family": "x", "physics": "y", "kind": "iv",
                                "response": {"overpotential": "b * log10(j)"},
                                "priors": {"b": {"dist": "lognormal", "median": 0.1, "sd_log": 1}}})
     data = simulate.spectra(circuit_hypothesis("R0-C1"), {"R0": 1.0, "C1": 1e-3}, times_h=[0.0],

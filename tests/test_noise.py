@@ -14,7 +14,7 @@ FREQUENCY = np.logspace(5, -1, 49)
 
 def hypothesis(model, **priors):
     noise = {"model": model, **priors}
-    return hypotheses.from_table({"name": model, "experiment": "noise", "physics": "circuit",
+    return hypotheses.from_table({"name": model, "family": "noise", "physics": "circuit",
                                   "circuit": {"electrode": CIRCUIT, "electrodes": 1}, "noise": noise})
 
 

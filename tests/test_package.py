@@ -18,7 +18,7 @@ import tomllib
 loaded = []
 for path in sorted(models.rglob("*.toml")):
     table = tomllib.loads(path.read_text())
-    if "experiment" in table and "name" in table and path.parent.name != "studies":
+    if "family" in table and "name" in table and path.parent.name != "studies":
         loaded.append(hypotheses.load(path).name)
     elif path.parent.name == "studies":
         study.load_study(path)

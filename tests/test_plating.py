@@ -54,7 +54,7 @@ def test_every_plating_hypothesis_loads_with_an_ohmic_term_and_physical_priors(h
     assert set(hyps) == NAMES
     rng = np.random.default_rng(0)
     for h in hyps.values():
-        assert h.experiment == "plating_iv" and h.kind == "iv" and h.observed_name == "eta"
+        assert h.family == "plating_iv" and h.kind == "iv" and h.observed_name == "eta"
         assert h.physics and h.title and h.derived and h.noise_model == "absolute"
         assert "R_u" in h.free_parameters() and "1e-3 * R_u * j" in h.response, h.name
         assert h.hierarchy, f"{h.name}: cell-to-cell scatter for data with several cells"

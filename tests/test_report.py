@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mgbayes import plots, report
-from tests.test_plots import TIMES, comparison_table, tiny_fit
+from tests.results import TIMES, comparison_table, fake_result, tiny_fit
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +44,17 @@ def test_units_come_from_attributes_or_the_hypothesis(table):
                      "CPE_dl_P": "1", "noise_sigma": "1"}
 
 
-def test_units_are_set_at_fit_time_and_old_results_fall_back_to_the_hypothesis(fit):
+def test_units_are_set_at_fit_time_and_read_from_the_attributes(fit):
     assert fit["posterior"]["R_ct"].attrs["unit"] == "Ohm cm2"  # from the element, when the fit was made
+    units = report.parameter_units(fit)
+    assert units["R_ct"] == "Ohm cm2" and units["C_dl"] == "F cm-2" and units["f_peak"] == "Hz"
+    assert all("unit" in fit["posterior"][v].attrs for v in fit["posterior"].data_vars)
     old = fit.copy()
     posterior = old["posterior"].to_dataset()
     for da in posterior.data_vars.values():
         da.attrs.pop("unit", None)
     old["posterior"] = posterior
-    units = report.parameter_units(old)
-    assert units["R_ct"] == "Ohm cm2" and units["C_dl"] == "F cm-2" and units["f_peak"] == "Hz"
+    assert set(report.parameter_units(old).values()) == {""}  # nothing is guessed at report time
 
 
 def test_time_resolved_rows(fit):
@@ -75,7 +77,6 @@ def test_several_hypotheses_and_interval_mass(fit):
 
 
 def test_cell_parameters_get_one_row_per_cell():
-    from tests.test_plots import fake_result
 
     j = np.array([1.0, 2.0, 1.0, 2.0])
     tree = fake_result(j, cell_index=[0, 0, 1, 1], mean=np.ones(4), cells=["a", "b"])
@@ -220,17 +221,17 @@ def test_unit_text(unit, unicode, math):
     assert report.unit_text(unit, "math") == math
 
 
-# --- units inferred from hypothesis files ---------------------------------------------------
+# --- units from where each quantity is defined (mgbayes.units, stamped on results at fit time) -------
 
 
-def stub_result(text, names, data_unit):
-    """A DataTree with only what parameter_units reads: the hypothesis text and posterior names."""
-    import xarray as xr
+def source_units(text, names, data_unit):
+    """The units :func:`mgbayes.units.units` gives the named quantities of a hypothesis file's text."""
+    import tomllib
 
-    posterior = xr.Dataset({n: (("chain", "draw"), np.zeros((1, 2))) for n in names})
-    tree = xr.DataTree.from_dict({"posterior": posterior})
-    tree.attrs.update(hypothesis_text=text, data_unit=data_unit)
-    return tree
+    from mgbayes import hypotheses, units
+
+    known = units.units(hypotheses.from_table(tomllib.loads(text), text=text), data_unit)
+    return {n: known.get(n, "") for n in names}
 
 
 def test_units_of_the_film_hypothesis():
@@ -239,19 +240,19 @@ def test_units_of_the_film_hypothesis():
     text = (MODELS_DIR / "ocv_drift" / "film.toml").read_text()
     names = ["R_el", "R_ion_rate", "R_e", "R_film_0", "ln_Rion_Re", "f_e", "roughness", "permittivity", "thickness_nm", "CPE_film_P", "R_ct",
              "C_dl", "noise_sigma", "C_film", "R_film", "R_ion", "CPE_film_T", "CPE_dl_T"]
-    units = report.parameter_units(stub_result(text, names, "Ohm cm2"))
+    units = source_units(text, names, "Ohm cm2")
     assert units == {"R_el": "Ohm cm2", "R_ion_rate": "h-1", "R_e": "Ohm cm2", "R_film_0": "Ohm cm2", "ln_Rion_Re": "1",
                      "f_e": "1", "roughness": "1",
                      "permittivity": "1", "thickness_nm": "nm", "CPE_film_P": "1", "R_ct": "Ohm cm2",
                      "C_dl": "F cm-2", "noise_sigma": "1", "C_film": "F cm-2", "R_film": "Ohm cm2",
                      "R_ion": "Ohm cm2", "CPE_film_T": "F s^(P-1) cm-2", "CPE_dl_T": "F s^(P-1) cm-2"}
-    per_cell = report.parameter_units(stub_result(text, ["R_e", "C_film", "CPE_dl_T"], "Ohm"))
+    per_cell = source_units(text, ["R_e", "C_film", "CPE_dl_T"], "Ohm")
     assert per_cell == {"R_e": "Ohm", "C_film": "F", "CPE_dl_T": "F s^(P-1)"}
 
 
 IV_TEXT = '''
 name = "onset"
-experiment = "plating_iv"
+family = "plating_iv"
 kind = "iv"
 physics = "onset"
 [response]
@@ -270,14 +271,15 @@ model = "absolute"
 
 def test_units_of_a_kinetic_hypothesis():
     names = ["eta_on_mu", "eta_on_sd", "eta_on_z", "b", "j_ref", "R_s", "noise_sigma"]
-    units = report.parameter_units(stub_result(IV_TEXT, names, "V"))
+    units = source_units(IV_TEXT, names, "V")
     assert units == {"eta_on_mu": "V", "eta_on_sd": "V", "eta_on_z": "1", "b": "V dec-1", "j_ref": "mA cm-2",
                      "R_s": "kOhm cm2", "noise_sigma": "V"}
 
 
-def test_units_without_a_hypothesis_fall_back_to_attributes_and_names():
-    units = report.parameter_units(stub_result("", ["thickness_nm", "mystery"], "Ohm"))
-    assert units == {"thickness_nm": "nm", "mystery": ""}
+def test_units_of_quantities_no_definition_states_come_from_their_symbols():
+    from mgbayes import units
+
+    assert {n: units.by_symbol(n, "", False) for n in ("thickness_nm", "mystery")} == {"thickness_nm": "nm", "mystery": ""}
 
 
 def test_html_report_renders_markdown_and_captions_every_figure(tmp_path):

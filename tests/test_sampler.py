@@ -76,7 +76,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def small_problem():
-    h = hypotheses.from_table({"name": "R0-p(R1,CPE1)", "experiment": "t", "physics": "circuit",
+    h = hypotheses.from_table({"name": "R0-p(R1,CPE1)", "family": "t", "physics": "circuit",
                                "circuit": {"electrode": "R0-p(R1,CPE1)", "electrodes": 1}})
     data = simulate.spectra(h, {"R0": 20.0, "R1": 500.0, "CPE1_T": 2e-5, "CPE1_P": 0.88}, times_h=[0.0],
                             symmetric=False, area_cm2=1.0, seed=7, frequency=simulate.frequency_grid(1e5, 0.1, 5))
@@ -179,7 +179,7 @@ MPR = REAL / "Cell001_Cyc_20uA_25T_30RH_Cycle11to100_01_GEIS_CA1.mpr"
 
 
 def circuit(text):
-    return hypotheses.from_table({"name": text, "experiment": "arcs", "physics": "circuit",
+    return hypotheses.from_table({"name": text, "family": "arcs", "physics": "circuit",
                                   "circuit": {"electrode": text, "electrodes": 1}})
 
 

@@ -66,7 +66,7 @@ def levels(params, k, j):
 def test_the_hypotheses_load(hyps):
     assert set(hyps) == NAMES
     for h in hyps.values():
-        assert h.experiment == "stripping_activation" and h.kind == "transient"
+        assert h.family == "stripping_activation" and h.kind == "transient"
         assert h.physics and h.derived and "sigmoid" in h.response and "1e-3 * R_u * j" in h.response
         assert h.prior_table()["noise_sigma"].dist == "lognormal"
         assert len(h.hierarchy) == 1 and next(iter(h.hierarchy.values()))["scale"] == "log"  # activation scatters

@@ -1,0 +1,49 @@
+"""The fit pipeline: saved fits are found by their key without loading the others, reused and copied, not refitted."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mgbayes import fits, inference, parallel
+from mgbayes.studyfile import QUICK, Experiment
+
+
+def _saved(path, key):
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": (("chain", "draw"), np.zeros((1, 3)))})})
+    tree.attrs.update(input_hash=key, diagnostics="fine")
+    return inference.save(tree, path)
+
+
+@pytest.fixture
+def out(tmp_path):
+    _saved(tmp_path / "fits" / "x" / "h.nc", "key-x")
+    _saved(tmp_path / "fits" / "y" / "h.nc", "key-y")
+    return tmp_path
+
+
+def test_the_key_is_read_without_loading_and_only_the_match_is_loaded(out, monkeypatch):
+    assert fits.saved_key(out / "fits" / "x" / "h.nc") == "key-x"
+    loaded = []
+    real = inference.load_or_none
+    monkeypatch.setattr(inference, "load_or_none", lambda p, **k: loaded.append(p) or real(p, **k))
+    path, tree = fits.cached(out, "key-y")
+    assert path == out / "fits" / "y" / "h.nc" and tree.attrs["input_hash"] == "key-y"
+    assert loaded == [path]
+    assert fits.cached(out, "other") == (None, None) and loaded == [path]
+
+
+def test_run_reuses_a_fit_with_the_same_key_and_copies_it_to_the_task_path(out, monkeypatch):
+    monkeypatch.setattr(parallel, "map_fits", lambda tasks, **k: pytest.fail("sampled") if tasks else {})
+    task = fits.Task("z/h", "key-y", hypothesis=None, data=None, settings={}, path=out / "fits" / "z" / "h.nc")
+    lines = []
+    done = fits.run([task], out, label="z", log=lines.append)
+    assert done["z/h"].attrs["input_hash"] == "key-y" and fits.saved_key(task.path) == "key-y"
+    assert "z/h: inputs unchanged, reusing" in lines[0]
+
+
+def test_one_merge_of_sampler_settings(tmp_path):
+    experiment = Experiment("e", tmp_path / "d.mpt", [], {}, sampler={"draws": 1000, "tune": 900, "chains": 4, "seed": 7,
+                                                                      "target_accept": 0.95})
+    assert fits.settings(experiment) == experiment.sampler
+    assert fits.settings(experiment, quick=True) == {**experiment.sampler, **QUICK}
+    assert fits.cell_seed(7, "c1", "h") != fits.cell_seed(7, "c2", "h")
