@@ -51,6 +51,9 @@ def _parser():
         c.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
         c.add_argument("--scheduler", default=None, help="as for 'run': processes (default), serial, local or ADDRESS")
         c.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+        if name == "design":
+            c.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
+                           help="try only these candidates (and 'as measured'); default: all")
         if name == "calibrate":
             c.add_argument("--from", dest="source", default="posterior", choices=["posterior", "prior"],
                            help="draw generators' parameters from their posterior on the study's data (default) "
@@ -154,7 +157,7 @@ def _calibrate(args, command):
     if args.command == "calibrate":
         calibrate.run(args.study, out, source=args.source, **options)
     else:
-        design.run(args.study, out, **options)
+        design.run(args.study, out, only=args.candidates, **options)
     return 0
 
 

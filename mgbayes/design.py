@@ -23,7 +23,8 @@ duration at the same spacing) and any declared in the study file::
     noise = 0.5           # factor on the fitted noise level
     [[experiment.design]]
     name = "80 h"
-    duration_h = 80       # spectra at the same spacing; or spectra = N over the same span
+    duration_h = 80       # spectra at the same spacing; or spectra = N over the same span;
+                          # both: N spectra spread over duration_h
     [[experiment.design]]
     name = "currents to 30 mA cm-2"
     current_factor = 3    # I-V and transients: every current density times this
@@ -98,8 +99,10 @@ def candidate(obs, spec, where):
 
 
 def _times(t, spec):
-    """Spectrum times for ``duration_h`` (same spacing) or ``spectra`` (same span)."""
+    """Spectrum times for ``duration_h`` (same spacing), ``spectra`` (same span), or both (``spectra`` over ``duration_h``)."""
     t = np.asarray(t, dtype=float)
+    if "spectra" in spec and "duration_h" in spec:
+        return np.linspace(t[0], t[0] + float(spec["duration_h"]), int(spec["spectra"]))
     if "spectra" in spec:
         return np.linspace(t[0], t[-1], int(spec["spectra"]))
     step = float(np.median(np.diff(t))) if t.size > 1 else 1.0
@@ -133,14 +136,23 @@ def declared(study_path, experiment_name):
     return []
 
 
-def candidates(study_path, experiment_name, obs):
-    """Name → ``(obs, noise_factor)``: as measured, the defaults, then the declared candidates."""
+def candidates(study_path, experiment_name, obs, *, only=None):
+    """Name → ``(obs, noise_factor)``: as measured, the defaults, then the declared candidates.
+
+    ``only`` keeps the named ones (and "as measured", the baseline); an
+    unknown name is a one-line error listing the known ones.
+    """
     where = f"{study_path} [experiment {experiment_name!r}]"
     out = {AS_MEASURED: (obs, 1.0)}
     for spec in defaults(obs) + declared(study_path, experiment_name):
         if spec["name"] in out:
             raise HypothesisError(f"{where}: design candidate name {spec['name']!r} is used twice")
         out[spec["name"]] = candidate(obs, spec, where)
+    if only:
+        unknown = [n for n in only if n not in out]
+        if unknown:
+            raise HypothesisError(f"{where}: no design candidate named {unknown[0]!r}; known: {list(out)}")
+        out = {k: v for k, v in out.items() if k == AS_MEASURED or k in only}
     return out
 
 
@@ -219,8 +231,10 @@ def plot(table, *, title=""):
 
 
 def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, workers=None, quick=False,
-        sampler=None, log=print, command=""):
+        sampler=None, only=None, log=print, command=""):
     """Rank candidate measurements for every experiment (or one); writes ``design.csv``, figures and a report.
+
+    ``only`` names the candidates to try (besides "as measured"); default all.
 
     Returns
     -------
@@ -234,7 +248,7 @@ def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, 
     study_obj = study.load_study(study_path)
     experiments = calibrate.select(study_obj, experiment)
     prepared = [(e, *calibrate.prepare(e)) for e in experiments]
-    plans = [(e, hyps, obs, priors, candidates(study_obj.path, e.name, obs)) for e, hyps, obs, priors in prepared]
+    plans = [(e, hyps, obs, priors, candidates(study_obj.path, e.name, obs, only=only)) for e, hyps, obs, priors in prepared]
     out_dir = Path(out_dir)
     scheduler = scheduler or study_obj.scheduler
     workers = workers or study_obj.workers
