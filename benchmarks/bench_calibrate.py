@@ -31,6 +31,7 @@ gets a whole core.
 
     python benchmarks/bench_calibrate.py                 # 20 replicates per generator: 180 fits per pool size
     python benchmarks/bench_calibrate.py --replicates 3  # a reduced run (27 fits per pool size)
+    python benchmarks/bench_calibrate.py --in-process charge_transfer --replicates 3  # per-fit cost only
 """
 
 import argparse
@@ -61,14 +62,46 @@ def ordinary_fit(h, data, seed):
     return idata, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def in_process(experiment, hyps, obs, priors, data, names, replicates):
+    """Per hypothesis: one ordinary fit, then ``replicates`` replicate fits in the same process (CPU s each).
+
+    The replicate data are simulated from that hypothesis's own posterior;
+    the first replicate fit compiles the mutable model, the others reuse it.
+    """
+    rows = []
+    for h in hyps:
+        if h.name not in names:
+            continue
+        idata, wall, cpu = ordinary_fit(h, data, seed=1)
+        start = calibrate.warm_start(idata)
+        draws = calibrate.posterior_draws(idata, priors[h.name], replicates, np.random.default_rng(0))
+        times = []
+        for k, parameters in enumerate(draws):
+            values = calibrate.simulate(h, obs, parameters, priors[h.name], np.random.default_rng(k))
+            began = time.process_time()
+            fit = calibrate.fit_replicate(h, obs, priors[h.name], values, sampler=SETTINGS, seed=k, start=start)
+            calibrate.summarise_fit(fit, experiment.unit)
+            times.append(time.process_time() - began)
+        steady = np.mean(times[1:]) if len(times) > 1 else times[0]
+        rows.append([h.name, f"{wall:.1f}", f"{cpu:.1f}", " ".join(f"{t:.1f}" for t in times), f"{steady / cpu:.2f}"])
+        print(rows[-1], flush=True)
+    table(rows, ["hypothesis", "ordinary fit wall s", "ordinary fit CPU s", "replicate fits CPU s (first compiles)",
+                 "replicate / ordinary CPU (after the first)"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--in-process", nargs="+", default=None, metavar="HYPOTHESIS",
+                        help="only the per-fit cost: ordinary fit and --replicates replicate fits of these "
+                             "hypotheses, one after another in this process")
     args = parser.parse_args()
     experiment = calibrate.select(study.load_study(STUDY), "ocv_drift")[0]
     hyps, obs, priors = calibrate.prepare(experiment)
     data = study.load_data(experiment, hyps[0].kind)
+    if args.in_process:
+        return in_process(experiment, hyps, obs, priors, data, args.in_process, args.replicates)
 
     fits, baseline = {}, []
     for h in hyps:
