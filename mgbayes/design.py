@@ -45,7 +45,8 @@ import pandas as pd
 from . import calibrate, compare, report
 from .errors import HypothesisError
 
-COLUMNS = ["experiment", "candidate", "generator", "p_decisive", "expected_elpd_diff", "p_wrong", "replicates"]
+COLUMNS = ["experiment", "candidate", "generator", "p_decisive", "expected_elpd_diff", "p_wrong", "p_unreliable",
+           "replicates"]
 DESIGN_KEYS = {"name", "f_min", "f_max", "per_decade", "duration_h", "spectra", "noise", "current_factor"}
 AS_MEASURED = "as measured"
 
@@ -191,7 +192,8 @@ def rank(rows):
         wrong = (g.verdict == "preferred") & (g.best != generator)
         out.append({"experiment": experiment, "candidate": name, "generator": generator,
                     "p_decisive": float(right.mean()), "expected_elpd_diff": float(np.mean(margin)),
-                    "p_wrong": float(wrong.mean()), "replicates": len(g)})
+                    "p_wrong": float(wrong.mean()), "p_unreliable": float((g.verdict == "unreliable").mean()),
+                    "replicates": len(g)})
     return pd.DataFrame(out, columns=COLUMNS)
 
 
@@ -215,7 +217,8 @@ def conclusion(table, hypotheses):
         return (f"No candidate separates {names}: none made the verdict decisive for the right hypothesis in "
                 f"{int(table.replicates.min())} simulated data set(s) per generator. The largest expected ELPD margin "
                 f"of the generator, {top.margin:.1f}, comes from '{top.name}'; try more replicates, or declare "
-                "stronger candidates in the study file ([[experiment.design]], e.g. a lower noise level).")
+                "stronger candidates in the study file ([[experiment.design]], e.g. a lower noise level). "
+                + " ".join(_per_generator(table)))
     text = (f"To separate {names}, measure '{best.name}': the verdict is decisive for the right hypothesis in "
             f"{best.p:.0%} of simulated data sets on average over the generators (expected ELPD margin "
             f"{best.margin:.1f}; wrong preferences at most {best.wrong:.0%})")
@@ -236,6 +239,11 @@ def _per_generator(table):
         else:
             out.append(f"Data from '{generator}': no candidate makes the verdict decisive (largest ELPD margin "
                        f"{g.expected_elpd_diff.max():.1f}, under '{g.loc[g.expected_elpd_diff.idxmax(), 'candidate']}').")
+    unreliable = table.p_unreliable.mean() if "p_unreliable" in table else 0.0
+    if unreliable >= 0.5:
+        out.append(f"{unreliable:.0%} of the simulated comparisons were 'unreliable' (a fit failed the convergence "
+                   "gate of mgbayes run): no measurement makes the verdict decisive while a hypothesis cannot be "
+                   "fitted reliably; see the fits' diagnostics first.")
     return out
 
 
