@@ -15,9 +15,11 @@ simulation-based calibration of every sampled parameter (:mod:`mgbayes.sbc`).
 
 Speed: each (hypothesis, design) is compiled once per process
 (:func:`compiled`); simulated data go into the compiled density as a
-``pm.Data`` input (:func:`mgbayes.inference.set_observed`). Every fit starts
-from the same mode search as a real fit, from the prior's initial point:
-the truth is never used. Replicates run on the process pool (or Dask) of
+``pm.Data`` input (:func:`mgbayes.inference.set_observed`). Every fit makes
+the same mode search as a real fit (all its random starts); the truth is
+never used. With parameters from the posterior the search begins where
+the hypothesis's own fit to the study's data ended (:func:`warm_start`),
+else at the prior's typical values. Replicates run on the process pool (or Dask) of
 :func:`mgbayes.parallel.map_fits`; each fit's result is kept on disk under
 the replicate's seed, so an interrupted run resumes where it stopped.
 
@@ -178,13 +180,32 @@ def compiled(hypothesis, obs, priors):
     return _COMPILED[key]
 
 
-def fit_replicate(hypothesis, obs, priors, values, *, sampler, seed):
+def warm_start(idata):
+    """Where a real fit of this hypothesis found its posterior: its highest-density draw (name → value).
+
+    Replicate fits start their mode search here instead of at the prior's
+    typical values: the same search as ``mgbayes run`` (every random start
+    included), begun where a user's own fit to the study's data ended,
+    never at a replicate's true parameters.
+    """
+    posterior = idata["posterior"].to_dataset()
+    lp = idata["sample_stats"]["lp"].values.ravel()
+    best = int(np.argmax(np.where(np.isfinite(lp), lp, -np.inf)))
+    chain, draw = divmod(best, posterior.sizes["draw"])
+    return {k: np.asarray(v.values[chain, draw]) for k, v in posterior.data_vars.items()
+            if v.dims[:2] == ("chain", "draw")}
+
+
+def fit_replicate(hypothesis, obs, priors, values, *, sampler, seed, start=None):
     """Fit ``hypothesis`` to simulated ``values`` on the design of ``obs``; returns the DataTree.
 
     The same fit as ``mgbayes run`` makes (mode search, NUTS, one retry when
-    the chains clearly failed), chains one after another (``cores=1``).
+    the chains clearly failed), chains one after another (``cores=1``);
+    ``start`` (from :func:`warm_start`) is where the mode search begins.
     """
     model, design = compiled(hypothesis, obs, priors)
+    for rv in model.free_RVs:  # the same start for every replicate of this hypothesis in this process
+        model.set_initval(rv, None if start is None or rv.name not in start else start[rv.name])
     observed = inference.set_observed(model, design, values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is judged by decide(), not printed per replicate
@@ -203,15 +224,18 @@ def summarise_fit(idata, unit, truth=None):
 
 
 def replicate(*, experiment, generator, index, parameters, hypotheses, priors, obs, unit, sampler, seed, folder,
-              sbc_ranks=False, noise_factor=1.0):
+              sbc_ranks=False, noise_factor=1.0, starts=None):
     """One replicate (run in a worker): simulate from ``generator``, fit every hypothesis, decide.
 
     Each fit's summary is written to ``folder`` under the replicate's seed
     and reused when found, so an interrupted replicate resumes. Returns the
     calibration row (a dict, see :data:`COLUMNS`) with ``ranks`` (SBC ranks
-    of the generator's own fit, when ``sbc_ranks``) and ``seconds``.
+    of the generator's own fit, when ``sbc_ranks``), ``seconds`` (wall) and
+    ``fit_cpu_seconds`` (processor time of each hypothesis's fit and LOO in
+    this process, where the chains run: the cost per fit whatever the load).
     """
     start = time.perf_counter()
+    cpu = {}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     by_name = {h.name: h for h in hypotheses}
@@ -228,8 +252,11 @@ def replicate(*, experiment, generator, index, parameters, hypotheses, priors, o
             with open(path, "rb") as f:
                 fits[h.name] = pickle.load(f)
             continue
-        idata = fit_replicate(h, obs, priors[h.name], values, sampler=sampler, seed=seed_of(seed, h.name))
+        began = time.process_time()
+        idata = fit_replicate(h, obs, priors[h.name], values, sampler=sampler, seed=seed_of(seed, h.name),
+                              start=(starts or {}).get(h.name))
         fits[h.name] = summarise_fit(idata, unit, truth if h.name == generator else None)
+        cpu[h.name] = time.process_time() - began
         _write(path, pickle.dumps(fits[h.name], protocol=pickle.HIGHEST_PROTOCOL))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -238,7 +265,7 @@ def replicate(*, experiment, generator, index, parameters, hypotheses, priors, o
     return {"experiment": experiment, "generator": generator, "replicate": index, "best": best, "verdict": verdict,
             "elpd_diff": diff, "dse": dse, "seed": seed, "ranks": fits[generator]["ranks"],
             "elpd": {n: float(f["loo"].elpd) for n, f in fits.items()},
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "fit_cpu_seconds": cpu}
 
 
 def simulation_based_calibration(hypothesis, obs, priors, *, replicates, sampler, seed, fitted=None,
@@ -328,6 +355,7 @@ def tasks_for(experiment, hypotheses, obs, priors, *, replicates, source, sample
               noise_factor=1.0, generators=None, label=""):
     """Named replicate tasks for :func:`mgbayes.parallel.map_fits` (``label`` prefixes the names)."""
     tasks = {}
+    starts = {h.name: warm_start(fits[h.name]) for h in hypotheses} if fits is not None else None
     for g in hypotheses:
         if generators is not None and g.name not in generators:
             continue
@@ -338,7 +366,8 @@ def tasks_for(experiment, hypotheses, obs, priors, *, replicates, source, sample
             tasks[f"{label}{experiment.name}/{g.name}/{k}"] = (replicate, {
                 "experiment": experiment.name, "generator": g.name, "index": k, "parameters": parameters,
                 "hypotheses": hypotheses, "priors": priors, "obs": obs, "unit": experiment.unit, "sampler": sampler,
-                "seed": own, "folder": str(folder), "sbc_ranks": source == "prior", "noise_factor": noise_factor})
+                "seed": own, "folder": str(folder), "sbc_ranks": source == "prior", "noise_factor": noise_factor,
+                "starts": starts})
     return tasks
 
 

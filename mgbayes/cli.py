@@ -51,6 +51,14 @@ def _parser():
         c.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
         c.add_argument("--scheduler", default=None, help="as for 'run': processes (default), serial, local or ADDRESS")
         c.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+        for key in ("draws", "tune", "chains"):
+            c.add_argument(f"--{key}", type=int, default=None,
+                           help=f"{key} of every replicate fit (default: the study's, or --quick's)")
+        if name == "design":
+            c.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
+                           help="try only these candidates (and 'as measured'); default: all")
+            c.add_argument("--between", nargs="+", default=None, metavar="HYPOTHESIS",
+                           help="the hypotheses to separate; default: those the study's data leave tied")
         if name == "calibrate":
             c.add_argument("--from", dest="source", default="posterior", choices=["posterior", "prior"],
                            help="draw generators' parameters from their posterior on the study's data (default) "
@@ -150,11 +158,12 @@ def _calibrate(args, command):
 
     out = Path(args.out or f"{Path(args.study).stem}_{args.command}")
     options = {"replicates": args.replicates, "experiment": args.experiment, "scheduler": args.scheduler,
-               "workers": args.workers, "quick": args.quick, "log": _log, "command": command}
+               "workers": args.workers, "quick": args.quick, "log": _log, "command": command,
+               "sampler": {k: getattr(args, k) for k in ("draws", "tune", "chains") if getattr(args, k) is not None}}
     if args.command == "calibrate":
         calibrate.run(args.study, out, source=args.source, **options)
     else:
-        design.run(args.study, out, **options)
+        design.run(args.study, out, only=args.candidates, hypotheses=args.between, **options)
     return 0
 
 

@@ -23,7 +23,8 @@ duration at the same spacing) and any declared in the study file::
     noise = 0.5           # factor on the fitted noise level
     [[experiment.design]]
     name = "80 h"
-    duration_h = 80       # spectra at the same spacing; or spectra = N over the same span
+    duration_h = 80       # spectra at the same spacing; or spectra = N over the same span;
+                          # both: N spectra spread over duration_h
     [[experiment.design]]
     name = "currents to 30 mA cm-2"
     current_factor = 3    # I-V and transients: every current density times this
@@ -44,7 +45,8 @@ import pandas as pd
 from . import calibrate, compare, report
 from .errors import HypothesisError
 
-COLUMNS = ["experiment", "candidate", "generator", "p_decisive", "expected_elpd_diff", "p_wrong", "replicates"]
+COLUMNS = ["experiment", "candidate", "generator", "p_decisive", "expected_elpd_diff", "p_wrong", "p_unreliable",
+           "replicates"]
 DESIGN_KEYS = {"name", "f_min", "f_max", "per_decade", "duration_h", "spectra", "noise", "current_factor"}
 AS_MEASURED = "as measured"
 
@@ -98,8 +100,10 @@ def candidate(obs, spec, where):
 
 
 def _times(t, spec):
-    """Spectrum times for ``duration_h`` (same spacing) or ``spectra`` (same span)."""
+    """Spectrum times for ``duration_h`` (same spacing), ``spectra`` (same span), or both (``spectra`` over ``duration_h``)."""
     t = np.asarray(t, dtype=float)
+    if "spectra" in spec and "duration_h" in spec:
+        return np.linspace(t[0], t[0] + float(spec["duration_h"]), int(spec["spectra"]))
     if "spectra" in spec:
         return np.linspace(t[0], t[-1], int(spec["spectra"]))
     step = float(np.median(np.diff(t))) if t.size > 1 else 1.0
@@ -133,24 +137,46 @@ def declared(study_path, experiment_name):
     return []
 
 
-def candidates(study_path, experiment_name, obs):
-    """Name → ``(obs, noise_factor)``: as measured, the defaults, then the declared candidates."""
+def candidates(study_path, experiment_name, obs, *, only=None):
+    """Name → ``(obs, noise_factor)``: as measured, the defaults, then the declared candidates.
+
+    ``only`` keeps the named ones (and "as measured", the baseline); an
+    unknown name is a one-line error listing the known ones.
+    """
     where = f"{study_path} [experiment {experiment_name!r}]"
     out = {AS_MEASURED: (obs, 1.0)}
     for spec in defaults(obs) + declared(study_path, experiment_name):
         if spec["name"] in out:
             raise HypothesisError(f"{where}: design candidate name {spec['name']!r} is used twice")
         out[spec["name"]] = candidate(obs, spec, where)
+    if only:
+        unknown = [n for n in only if n not in out]
+        if unknown:
+            raise HypothesisError(f"{where}: no design candidate named {unknown[0]!r}; known: {list(out)}")
+        out = {k: v for k, v in out.items() if k == AS_MEASURED or k in only}
     return out
 
 
 # -- which hypotheses are tied -----------------------------------------------------------------
 
 def tied(comparison):
-    """Hypotheses the comparison cannot tell apart from the best (with it); else the best and the runner-up."""
+    """Hypotheses the comparison cannot tell apart from the best (with it); else the best and the runner-up.
+
+    A row whose fit is flagged unreliable still counts by its ELPD difference.
+    """
     table = comparison.table
-    names = [table.hypothesis.iloc[0]] + list(table.hypothesis[table.verdict == "indistinguishable from best"])
+    names = [table.hypothesis.iloc[0]] + list(
+        table.hypothesis[table.verdict.str.startswith("indistinguishable from best")])
     return names if len(names) > 1 else list(table.hypothesis.iloc[:2])
+
+
+def between(names, hypotheses, where):
+    """Check the hypotheses named by ``--between`` (at least two, all of the experiment); returns them."""
+    known = [h.name for h in hypotheses]
+    unknown = [n for n in names if n not in known]
+    if unknown or len(set(names)) < 2:
+        raise HypothesisError(f"{where}: --between {' '.join(names)}: name two or more of its hypotheses {known}")
+    return list(dict.fromkeys(names))
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -166,12 +192,21 @@ def rank(rows):
         wrong = (g.verdict == "preferred") & (g.best != generator)
         out.append({"experiment": experiment, "candidate": name, "generator": generator,
                     "p_decisive": float(right.mean()), "expected_elpd_diff": float(np.mean(margin)),
-                    "p_wrong": float(wrong.mean()), "replicates": len(g)})
+                    "p_wrong": float(wrong.mean()), "p_unreliable": float((g.verdict == "unreliable").mean()),
+                    "replicates": len(g)})
     return pd.DataFrame(out, columns=COLUMNS)
 
 
 def conclusion(table, hypotheses):
-    """One sentence: the candidate that most often decides for every tied generator."""
+    """Sentences: the candidate that most often decides over all generators, then per generator.
+
+    Candidates are ranked by the mean over generators of ``p_decisive``, then
+    of ``expected_elpd_diff``. Per generator the best candidate is named with
+    its count; a generator that no candidate makes decisive is said so (for a
+    hypothesis nested in another, "indistinguishable" is the right verdict on
+    its own data: PSIS-LOO's penalty for an unneeded parameter is far below
+    the rule's threshold of :data:`mgbayes.compare.DIFF_MIN`).
+    """
     mean = table.groupby("candidate", sort=False).agg(p=("p_decisive", "mean"), wrong=("p_wrong", "max"),
                                                       margin=("expected_elpd_diff", "mean"))
     best = mean.sort_values(["p", "margin"], ascending=False).iloc[0]
@@ -182,13 +217,34 @@ def conclusion(table, hypotheses):
         return (f"No candidate separates {names}: none made the verdict decisive for the right hypothesis in "
                 f"{int(table.replicates.min())} simulated data set(s) per generator. The largest expected ELPD margin "
                 f"of the generator, {top.margin:.1f}, comes from '{top.name}'; try more replicates, or declare "
-                "stronger candidates in the study file ([[experiment.design]], e.g. a lower noise level).")
+                "stronger candidates in the study file ([[experiment.design]], e.g. a lower noise level). "
+                + " ".join(_per_generator(table)))
     text = (f"To separate {names}, measure '{best.name}': the verdict is decisive for the right hypothesis in "
             f"{best.p:.0%} of simulated data sets on average over the generators (expected ELPD margin "
             f"{best.margin:.1f}; wrong preferences at most {best.wrong:.0%})")
     if base is not None and best.name != AS_MEASURED:
         text += f", against {base.p:.0%} as measured"
-    return text + "."
+    return text + ". " + " ".join(_per_generator(table))
+
+
+def _per_generator(table):
+    """One sentence per generator: its best candidate, or that none decides."""
+    out = []
+    for generator, g in table.groupby("generator", sort=False):
+        top = g.sort_values(["p_decisive", "expected_elpd_diff"], ascending=False).iloc[0]
+        n = int(top.replicates)
+        if top.p_decisive > 0:
+            out.append(f"Data from '{generator}': '{top.candidate}' decides in {round(top.p_decisive * n)} of {n} "
+                       f"(ELPD margin {top.expected_elpd_diff:.1f}).")
+        else:
+            out.append(f"Data from '{generator}': no candidate makes the verdict decisive (largest ELPD margin "
+                       f"{g.expected_elpd_diff.max():.1f}, under '{g.loc[g.expected_elpd_diff.idxmax(), 'candidate']}').")
+    unreliable = table.p_unreliable.mean() if "p_unreliable" in table else 0.0
+    if unreliable >= 0.5:
+        out.append(f"{unreliable:.0%} of the simulated comparisons were 'unreliable' (a fit failed the convergence "
+                   "gate of mgbayes run): no measurement makes the verdict decisive while a hypothesis cannot be "
+                   "fitted reliably; see the fits' diagnostics first.")
+    return out
 
 
 def plot(table, *, title=""):
@@ -219,8 +275,12 @@ def plot(table, *, title=""):
 
 
 def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, workers=None, quick=False,
-        sampler=None, log=print, command=""):
+        sampler=None, only=None, hypotheses=None, log=print, command=""):
     """Rank candidate measurements for every experiment (or one); writes ``design.csv``, figures and a report.
+
+    ``only`` names the candidates to try (besides "as measured"); default all.
+    ``hypotheses`` names the ones to separate; default those the study's data
+    leave tied (:func:`tied`).
 
     Returns
     -------
@@ -234,7 +294,10 @@ def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, 
     study_obj = study.load_study(study_path)
     experiments = calibrate.select(study_obj, experiment)
     prepared = [(e, *calibrate.prepare(e)) for e in experiments]
-    plans = [(e, hyps, obs, priors, candidates(study_obj.path, e.name, obs)) for e, hyps, obs, priors in prepared]
+    plans = [(e, hyps, obs, priors, candidates(study_obj.path, e.name, obs, only=only)) for e, hyps, obs, priors in prepared]
+    for e, hyps, *_ in plans:  # every check before the first fit
+        if hypotheses:
+            between(hypotheses, hyps, f"{study_obj.path} [experiment {e.name!r}]")
     out_dir = Path(out_dir)
     scheduler = scheduler or study_obj.scheduler
     workers = workers or study_obj.workers
@@ -245,7 +308,8 @@ def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comparison = compare.compare(fits, unit=exp.unit)
-        names = tied(comparison)
+        names = (between(hypotheses, hyps, f"{study_obj.path} [experiment {exp.name!r}]") if hypotheses
+                 else tied(comparison))
         subset = [h for h in hyps if h.name in names]
         log(f"{exp.name}: {comparison.verdict}")
         log(f"{exp.name}: {len(options)} candidate(s) × {len(names)} generators × {replicates} replicate(s) for "

@@ -27,7 +27,7 @@ physics = "Charge transfer: eta = b arcsinh(j / j0)."
 overpotential = "b * arcsinh(j / j0)"
 [priors]
 b = { dist = "lognormal", median = 0.05, sd_log = 0.5 }
-j0 = { dist = "lognormal", median = 0.3, sd_log = 0.5 }
+j0 = { dist = "uniform", lower = 0.1, upper = 1.0 }  # bounded: j0 >> j would make the law linear, i.e. ohmic
 """ + NOISE
 OFFSET = """name = "ohmic_offset"
 family = "iv"

@@ -95,6 +95,8 @@ def test_set_observed_swaps_data_into_the_compiled_density(tmp_path):
 
 @pytest.mark.slow
 def test_clearly_different_hypotheses_give_a_near_diagonal_matrix(tmp_path):
+    # "clearly different": TAFEL's j0 is bounded below the currents, so its law cannot turn linear (ohmic);
+    # with j0 free to grow, ohmic data were "indistinguishable" in 2 of 3 replicates, rightly
     path, _ = _iv(tmp_path, [OHMIC, TAFEL], draws=400, tune=300)
     out = tmp_path / "out"
     assert main(["calibrate", str(path), "--replicates", "3", "--from", "prior", "--out", str(out),
@@ -103,10 +105,10 @@ def test_clearly_different_hypotheses_give_a_near_diagonal_matrix(tmp_path):
     assert list(rows.columns) == calibrate.COLUMNS and len(rows) == 6
     assert set(rows.verdict) <= set(calibrate.VERDICTS)
     table = pd.read_csv(out / "confusion_iv.csv").set_index("generator")
-    assert table.loc["all", "chose another"] == 0
-    # every decisive verdict is right; under the full gate of mgbayes run (R-hat <= 1.01, Pareto k of the
-    # best) some of these short fits end "unreliable" or "indistinguishable", so the diagonal is not yet full
-    assert table.loc["all", "chose the generator"] >= 2  # of 6
+    for generator in ("ohmic", "tafel"):  # near-diagonal: each generator's data pick it, none picks the other
+        assert table.loc[generator, "chose the generator"] >= 2, table  # of 3
+        assert table.loc[generator, "chose another"] == 0, table
+    assert table.loc["all", "chose the generator"] >= 5, table  # of 6
     for name in ("figures/confusion_iv.png", "sbc.csv", "figures/sbc_iv_ohmic.png", "report.md", "report.html"):
         assert (out / name).is_file(), name
     assert "Calibration" in (out / "report.md").read_text()

@@ -34,6 +34,27 @@ def test_default_candidates_for_a_spectra_series(tmp_path):
     assert options["80 spectra"][0].values.shape[0] == 80 and options["quiet"][1] == 0.5
 
 
+def test_candidates_subset_and_spectra_over_a_new_duration(tmp_path):
+    obs = _series_obs()
+    study = tmp_path / "s.toml"
+    study.write_text('[[experiment]]\nname = "ocv"\n[[experiment.design]]\nname = "20 h, 10 spectra"\n'
+                     'duration_h = 20\nspectra = 10\n')
+    options = design.candidates(study, "ocv", obs, only=["20 h, 10 spectra"])
+    assert list(options) == [design.AS_MEASURED, "20 h, 10 spectra"]
+    t = options["20 h, 10 spectra"][0].inputs["t"]
+    assert t.size == 10 and t[0] == pytest.approx(0.5) and t[-1] == pytest.approx(20.5)
+    with pytest.raises(HypothesisError, match="no design candidate named 'nope'; known: .*'f_min / 10'"):
+        design.candidates(study, "ocv", obs, only=["nope"])
+
+
+def test_between_names_hypotheses_of_the_experiment(tmp_path, capsys):
+    path = write_iv_study(tmp_path / "study", [OHMIC, OFFSET])
+    assert main(["design", str(path), "--between", "ohmic", "tafel", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--between ohmic tafel" in err and "['ohmic', 'ohmic_offset']" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "fits").exists()  # refused before any fit
+
+
 def test_a_bad_candidate_names_the_study_and_the_key(tmp_path):
     obs = _series_obs()
     study = tmp_path / "s.toml"
