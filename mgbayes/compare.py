@@ -50,6 +50,8 @@ def unit_loglik(idata, unit="point"):
     """Pointwise log-likelihood DataArray summed to the LOO ``unit``."""
     name = idata.attrs.get("hypothesis") and _observed_name(idata)
     ll = idata["log_likelihood"][name]
+    if "part" in ll.dims:  # Re and Im of one frequency point are one observation
+        ll = ll.sum("part")
     if unit == "point":
         return ll
     if unit == "spectrum":

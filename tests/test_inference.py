@@ -66,7 +66,11 @@ def test_posterior_recovers_true_parameters(ct_fit):
 
 def test_result_holds_units_derived_quantities_and_provenance(ct_fit, tmp_path):
     h, truth, data, idata = ct_fit
-    assert idata["log_likelihood"]["Z"].dims == ("chain", "draw", "time", "frequency")
+    # one log-likelihood value per observed value (ArviZ's layout); LOO sums Re and Im of a point into one unit
+    assert idata["log_likelihood"]["Z"].dims == ("chain", "draw", "time", "frequency", "part")
+    per_point = compare.unit_loglik(idata, "point")
+    assert per_point.dims == ("chain", "draw", "time", "frequency")
+    np.testing.assert_allclose(per_point.values, idata["log_likelihood"]["Z"].values.sum(axis=-1))
     assert idata["posterior_predictive"]["Z"].dims[2:] == ("time", "frequency", "part")
     assert idata["posterior"]["R_ct"].dims == ("chain", "draw", "time")
     c_dl = idata["posterior"]["C_dl"]
