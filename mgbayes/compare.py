@@ -387,10 +387,13 @@ def exact_loo(hypothesis, data, *, unit="point", units, draws=500, tune=700, cha
     index = unit_index(obs, unit)
     rng = np.random.default_rng(random_seed)
     priors = inference.priors_for(hypothesis, obs)
-    out = []
+    out, model = [], None
     for k in units:
         exclude = index == k
-        model, _ = inference.build_model(hypothesis, obs, exclude=exclude)
+        if model is None:
+            model, _ = inference.build_model(hypothesis, obs, exclude=exclude)
+        else:  # the same compiled density, another unit left out
+            inference.set_excluded(model, exclude)
         idata = sampler.sample(model, draws=draws, tune=tune, chains=chains, rng=rng)
         diagnostics.warn_if_failed(idata, f"{hypothesis.name}, exact LOO refit without {unit} {k}")
         posterior = idata["posterior"].to_dataset()

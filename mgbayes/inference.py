@@ -42,6 +42,8 @@ FLOAT32_VALUES = 1 << 21
 CHUNK_VALUES = 1 << 19
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
 OBSERVED_DATA = "observed_values"
+#: Name of the ``pm.Data`` input weighting each observation unit (1 kept, 0 left out) in a model built with ``exclude``.
+KEPT_DATA = "kept_units"
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
                     else pm.Normal.dist(mu=mu, sigma=sigma))
             ll = pm.logp(dist, observed)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
-            pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
+            kept = pm.Data(KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))  # set_excluded: no second compile
+            pm.Potential("kept_loglik", (ll * kept).sum())
         elif "nu" in noise:
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
         else:
@@ -252,12 +255,28 @@ def set_observed(model, obs, values):
     values = np.asarray(values, dtype=float)
     if values.shape != obs.values.shape:
         raise ValueError(f"observed values of shape {values.shape}; the model observes {obs.values.shape}")
-    model.set_data(OBSERVED_DATA, values)
+    _set_input(model, OBSERVED_DATA, values)
+    return dataclasses.replace(obs, values=values)
+
+
+def set_excluded(model, exclude):
+    """Leave out the observation units ``exclude`` (boolean, pointwise dims) in a model built with ``exclude``.
+
+    Exact LOO refits of one hypothesis thus share one compiled density
+    instead of compiling one per left-out unit. (The model keeps the cache
+    key of the units it was built without: a density on disk always holds
+    the units its key names.)
+    """
+    _set_input(model, KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))
+
+
+def _set_input(model, name, values):
+    """Set the ``pm.Data`` input ``name`` in the model and in its compiled density (a separate copy when loaded from disk)."""
+    model.set_data(name, values)
     fn = density(model, key=getattr(model, "mgbayes_key", None))
     for shared in fn._pytensor_function.get_shared():
-        if shared.name == OBSERVED_DATA:
+        if shared.name == name:
             shared.set_value(values)
-    return dataclasses.replace(obs, values=values)
 
 
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
