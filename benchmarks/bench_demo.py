@@ -46,6 +46,8 @@ PHASES = [
     ("mgbayes.inference", "finish", "post-processing"),
     ("mgbayes.inference", "evaluate_draws", "post-processing"),
     ("mgbayes.inference", "save", "saving results"),
+    ("mgbayes.inference", "load", "reading saved results"),
+    ("mgbayes.inference", "saved_attrs", "reading saved results"),
     ("mgbayes.plots", None, "figures"),
     ("mgbayes.report", None, "report and tables"),
     ("mgbayes.sensitivity", None, "sensitivity"),

@@ -519,6 +519,8 @@ def fit_key(experiment, hypothesis, sampler):
 def _cached(out_dir, key, log=print):
     """A finished fit anywhere under ``out_dir/fits`` whose inputs hash to ``key`` (unreadable ones named and skipped)."""
     for path in sorted((Path(out_dir) / "fits").glob("*/*.nc")):
+        if inference.saved_attrs(path).get("input_hash") not in (key, None):
+            continue  # another fit: not loaded whole
         tree = inference.load_or_none(path, log=log)
         if tree is not None and tree.attrs.get("input_hash") == key:
             return path, tree
