@@ -238,34 +238,22 @@ def predict(result, x=None, *, time_h=None, draws=False):
 
 
 def loo_pit(result, **options):
-    """:func:`arviz.loo_pit` of a result, with the PSIS weights of each observation unit.
+    """:func:`arviz.loo_pit` of a result (kept for scripts that call it from here).
 
-    An impedance observation is Re and Im of one frequency point (one
-    log-likelihood value, dims ``time, frequency``), while the data and the
-    predictive draws have a ``part`` dim; ``arviz.loo_pit(result)`` alone
-    cannot pair them, so this computes the smoothed weights per unit,
-    repeats them for Re and Im and passes them on. For I-V and transient
-    results (no ``part`` dim) it is plain ``arviz.loo_pit(result)``.
+    A result stores its log-likelihood per observed value, with the dims of
+    its observed data (Re and Im of an impedance point apart), so ArviZ's
+    ``arviz.loo_pit(result)`` and ``arviz.plot_loo_pit(result)`` run on it
+    directly; ``options`` go to :func:`arviz.loo_pit`.
 
     Returns
     -------
     xarray.Dataset
         LOO-PIT values in [0, 1] per observed value; uniform for a
-        calibrated model (plot with ``arviz.plot_loo_pit``).
+        calibrated model.
     """
     import arviz as az
-    import xarray as xr
 
-    name = next(iter(result["observed_data"].data_vars))
-    observed = result["observed_data"][name]
-    if "part" not in observed.dims:
-        return az.loo_pit(result, var_names=[name], **options)
-    ll = result["log_likelihood"][name]
-    log_weights, k = (-ll).azstats.psislw(dim=["chain", "draw"])
-    log_weights = log_weights.expand_dims(part=observed["part"].values).transpose(*ll.dims, "part")
-    k = k.expand_dims(part=observed["part"].values).transpose(*observed.dims)
-    return az.loo_pit(result, var_names=[name], log_weights=xr.Dataset({name: log_weights}),
-                      pareto_k=xr.Dataset({name: k}), **options)
+    return az.loo_pit(result, **options)
 
 
 def plot(result, *, kind="nyquist", **options):

@@ -101,6 +101,8 @@ def _own_unit_loglik(idata, unit):
     """:func:`unit_loglik` of the hypothesis's own data only."""
     name = _observed_name(idata)
     ll = idata["log_likelihood"][name]
+    if "part" in ll.dims:  # Re and Im of one frequency point are one observation
+        ll = ll.sum("part")
     if unit == "point":
         return ll
     if unit == "spectrum":
@@ -513,7 +515,7 @@ class Refits(SamplingWrapper):
             h = dataclasses.replace(h, evidence=tuple(
                 dataclasses.replace(ev, exclude=outside[ev.name] if outside[ev.name].any() else None)
                 for ev in h.evidence))
-        model, _ = inference.build_model(h, self.obs, exclude=own if own.any() else None)
+        model = self._model(h, own)
         idata = sampler.sample(model, rng=self.rng, **self.settings)
         left = sorted({*np.unique(self.index[own]).tolist(),
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
@@ -521,6 +523,18 @@ class Refits(SamplingWrapper):
         if report.failed(idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]):
             self.problems.append(f"refit without unit(s) {left}: {report.text()}")
         return idata
+
+    def _model(self, hypothesis, own):
+        """The refit's model: without outside evidence, every refit shares one compiled density (only the left-out mask changes)."""
+        from . import inference
+
+        if hypothesis.evidence or not own.any():  # outside masks are constants of the model: build it anew
+            return inference.build_model(hypothesis, self.obs, exclude=own if own.any() else None)[0]
+        if getattr(self, "_shared", None) is None:
+            self._shared = inference.build_model(hypothesis, self.obs, exclude=own)[0]
+        else:
+            inference.set_excluded(self._shared, own)
+        return self._shared
 
     def get_inference_data(self, fitted_model):
         return fitted_model

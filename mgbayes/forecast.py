@@ -73,7 +73,7 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
     name = next(iter(idata["log_likelihood"].data_vars))
     tree = xr.DataTree.from_dict({
         "posterior": idata["posterior"].to_dataset()[list(idata["posterior"].data_vars)[:1]],
-        "log_likelihood": xr.Dataset({name: idata["log_likelihood"][name].sum("frequency")}),
+        "log_likelihood": xr.Dataset({name: compare.unit_loglik(idata, "spectrum")}),
     })
     wrapper = compare.Refits(hypothesis, obs, unit="spectrum", dim="time", draws=draws, tune=tune, chains=chains,
                              rng=np.random.default_rng(random_seed))  # the refits of exact LOO, left-out = the future

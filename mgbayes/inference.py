@@ -4,8 +4,8 @@ One builder serves every hypothesis (impedance drift, current–overpotential,
 transients). Sampling starts from the best of several optimisations of the
 posterior density (a MAP point), so good data do not fail to fit for want of
 a good start. After sampling, the forward model is evaluated again with
-NumPy on the posterior draws to give the pointwise log-likelihood (Re and Im
-of one frequency point summed into one observation), the posterior
+NumPy on the posterior draws to give the pointwise log-likelihood (one value
+per observed value, like ``observed_data``), the posterior
 predictive (at every posterior draw, as ArviZ expects), time-resolved
 parameters and the derived quantities, and on draws from the prior to give
 the ``prior`` and ``prior_predictive`` groups; no second PyTensor
@@ -42,6 +42,8 @@ FLOAT32_VALUES = 1 << 21
 CHUNK_VALUES = 1 << 19
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
 OBSERVED_DATA = "observed_values"
+#: Name of the ``pm.Data`` input weighting each observation unit (1 kept, 0 left out) in a model built with ``exclude``.
+KEPT_DATA = "kept_units"
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,8 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
                     else pm.Normal.dist(mu=mu, sigma=sigma))
             ll = pm.logp(dist, observed)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
-            pm.Potential("kept_loglik", (ll * (1.0 - np.asarray(exclude, dtype=float))).sum())
+            kept = pm.Data(KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))  # set_excluded: no second compile
+            pm.Potential("kept_loglik", (ll * kept).sum())
         elif "nu" in noise:
             pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
         else:
@@ -320,12 +323,28 @@ def set_observed(model, obs, values):
     values = np.asarray(values, dtype=float)
     if values.shape != obs.values.shape:
         raise ValueError(f"observed values of shape {values.shape}; the model observes {obs.values.shape}")
-    model.set_data(OBSERVED_DATA, values)
+    _set_input(model, OBSERVED_DATA, values)
+    return dataclasses.replace(obs, values=values)
+
+
+def set_excluded(model, exclude):
+    """Leave out the observation units ``exclude`` (boolean, pointwise dims) in a model built with ``exclude``.
+
+    Exact LOO refits of one hypothesis thus share one compiled density
+    instead of compiling one per left-out unit. (The model keeps the cache
+    key of the units it was built without: a density on disk always holds
+    the units its key names.)
+    """
+    _set_input(model, KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))
+
+
+def _set_input(model, name, values):
+    """Set the ``pm.Data`` input ``name`` in the model and in its compiled density (a separate copy when loaded from disk)."""
+    model.set_data(name, values)
     fn = density(model, key=getattr(model, "mgbayes_key", None))
     for shared in fn._pytensor_function.get_shared():
-        if shared.name == OBSERVED_DATA:
+        if shared.name == name:
             shared.set_value(values)
-    return dataclasses.replace(obs, values=values)
 
 
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
@@ -361,7 +380,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     -------
     xarray.DataTree
         Groups ``posterior`` (free, time-resolved and derived quantities),
-        ``log_likelihood`` (one value per observation unit),
+        ``log_likelihood`` (one value per observed value, dims of ``observed_data``),
         ``posterior_predictive`` (noisy replicates ``Z``/``eta`` and the
         noise-free model ``Z_mean``/``eta_mean`` at every posterior draw),
         ``prior`` and ``prior_predictive`` (:data:`PRIOR_DRAWS` draws),
@@ -511,10 +530,13 @@ def likelihood_terms(hypothesis, obs, values, fixed, noise):
     return resolved, mu, sigma, noise.get("nu")
 
 
-def evaluate_draws(hypothesis, obs, draws, *, keep=()):
+def evaluate_draws(hypothesis, obs, draws, *, keep=(), per_value=False):
     """Pointwise log-likelihood of every draw, and ``(mu, sigma, nu)`` of the draws ``keep``.
 
-    ``draws`` is ``(values, fixed, noise)`` from :func:`draw_values`.
+    ``draws`` is ``(values, fixed, noise)`` from :func:`draw_values`. The
+    log-likelihood is one value per observation unit (Re + Im of an
+    impedance point summed), or per observed value with ``per_value=True``
+    (see :func:`pointwise_loglik`).
 
     The forward model runs on blocks of draws holding about
     :data:`CHUNK_VALUES` values: the temporaries of a whole posterior (4000
@@ -530,7 +552,7 @@ def evaluate_draws(hypothesis, obs, draws, *, keep=()):
         block = slice(start, min(n, start + step))
         _, mu, sigma, nu = likelihood_terms(hypothesis, obs, {k: v[block] for k, v in values.items()}, fixed,
                                             {k: v[block] for k, v in noise.items()})
-        ll.append(pointwise_loglik(obs, mu, sigma, nu))
+        ll.append(pointwise_loglik(obs, mu, sigma, nu, per_value=per_value))
         here = keep[(keep >= block.start) & (keep < block.stop)] - block.start
         kept.append((mu[here], sigma[here], None if nu is None else nu[here]))
     mu, sigma = (np.concatenate([k[i] for k in kept]) for i in (0, 1))
@@ -538,8 +560,8 @@ def evaluate_draws(hypothesis, obs, draws, *, keep=()):
     return np.concatenate(ll), (mu, sigma, nu)
 
 
-def pointwise_loglik(obs, mu, sigma, nu=None):
-    """Log-likelihood per observation unit (Re + Im summed for impedance)."""
+def pointwise_loglik(obs, mu, sigma, nu=None, *, per_value=False):
+    """Log-likelihood per observation unit (Re + Im summed for impedance), or per observed value with ``per_value``."""
     import scipy.stats
 
     y = obs.values
@@ -547,22 +569,30 @@ def pointwise_loglik(obs, mu, sigma, nu=None):
         ll = -0.5 * ((y - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
     else:
         ll = scipy.stats.t.logpdf(y, df=nu, loc=mu, scale=sigma)
-    return ll.sum(axis=-1) if obs.kind == "impedance" else ll
+    return ll.sum(axis=-1) if obs.kind == "impedance" and not per_value else ll
 
 
 def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
-    """Add log-likelihood, predictive, derived quantities and provenance to ``idata``."""
+    """Add log-likelihood, predictive, derived quantities and provenance to ``idata``.
+
+    ``log_likelihood``, ``posterior_predictive`` and ``observed_data`` hold
+    the observed variable with the same dims (ArviZ's layout, the one PyMC
+    writes): for impedance one log-likelihood value per observed value, Re
+    and Im of each frequency point apart (``part``). So ``arviz.loo_pit``
+    and ``arviz.plot_loo_pit`` run on a result as it is (leaving out one
+    value at a time); LOO comparisons sum Re and Im of a point into one
+    unit first (:func:`mgbayes.compare.unit_loglik`).
+    """
     posterior = idata.posterior.to_dataset()
     priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     kept = np.arange(n_draw)
     draws = draw_values(hypothesis, obs, posterior, priors)
-    ll, predictive = evaluate_draws(hypothesis, obs, draws, keep=np.arange(n_chain * n_draw))
+    ll, predictive = evaluate_draws(hypothesis, obs, draws, keep=np.arange(n_chain * n_draw), per_value=True)
     values, fixed, _ = draws
     resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
-    pw_dims = obs.pointwise_dims
-    coords = {d: obs.coords[d] for d in pw_dims}
-    ll_da = xr.DataArray(ll.reshape((n_chain, n_draw) + ll.shape[1:]), dims=("chain", "draw") + pw_dims,
+    coords = {d: obs.coords[d] for d in obs.dims}
+    ll_da = xr.DataArray(ll.reshape((n_chain, n_draw) + ll.shape[1:]), dims=("chain", "draw") + obs.dims,
                          coords={"chain": posterior.chain, "draw": posterior.draw, **coords})
     idata["log_likelihood"] = xr.Dataset({hypothesis.observed_name: ll_da})
     _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
@@ -812,6 +842,22 @@ def load(path):
     """Read a result written by :func:`save`."""
     with xr.open_datatree(path, engine="netcdf4") as tree:
         return tree.load()
+
+
+def saved_attrs(path):
+    """The attributes of a result written by :func:`save`, read without its groups (empty if unreadable).
+
+    A study looks for a finished fit among its saved ones by an attribute
+    (``input_hash``); loading whole results for that read every OCV fit of
+    the demo again for each later fit (hundreds of MB each).
+    """
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            return {k: nc.getncattr(k) for k in nc.ncattrs()}
+    except (OSError, RuntimeError):
+        return {}
 
 
 def load_or_none(path, *, log=print):

@@ -37,6 +37,7 @@ import pytensor
 import scipy.optimize
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt, QuadPotentialFullAdapt
+from threadpoolctl import threadpool_limits
 
 from . import cache, parallel
 from .errors import SamplingError
@@ -62,6 +63,13 @@ NOWHERE = 1e300
 #: OCV model), and NUTS amplifies that into different draws: the same seed then gave different
 #: posteriors depending on which worker process compiled first. Without fast-math both are bit-identical.
 EXACT_ARITHMETIC = {"numba__fastmath": False}
+#: BLAS threads while a model is sampled (mode search, Laplace covariance, NUTS chains). The matrices are
+#: tiny (one row per free parameter), so BLAS threads only wait on each other: with OpenBLAS's default of
+#: one thread per core, every L-BFGS-B iteration (a few BLAS calls of size ~10) paid thread hand-offs,
+#: and the mode search of an OCV model took 12 times longer on a loaded 2-core machine than with one
+#: thread. One thread also makes the arithmetic independent of the machine's core count. Forked chain
+#: processes inherit the limit (PyMC applies its ``blas_cores`` only to spawned ones).
+BLAS_THREADS = 1
 
 
 def resolve_sampler(nuts_sampler=None):
@@ -79,46 +87,25 @@ def resolve_sampler(nuts_sampler=None):
     return backend
 
 
-class CachedDensity:
-    """A compiled log density and gradient loaded from :mod:`mgbayes.cache`.
-
-    Called like PyMC's ``ValueGradFunction`` (raveled point → ``(logp,
-    grad)``) and offering what PyMC's NUTS reads from one: the compiled
-    function, raveled inputs, its dtype and no extra variables.
-    """
-
-    _raveled_inputs = True
-
-    def __init__(self, function):
-        self._pytensor_function = function
-        self._extra_vars_shared = {}
-        self.dtype = str(function.maker.fgraph.outputs[0].dtype)
-        self.trust_input = True
-
-    def __call__(self, x, *_):
-        return self._pytensor_function(x)
-
-
 @pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def density(model, *, key=None):
     """Log posterior density and gradient on the raveled unconstrained space.
 
-    Compiled once per model (kept on it for a retry) and, with a ``key``
-    (see :func:`mgbayes.cache.fingerprint`), stored on disk so the next run
-    with the same model loads it instead of compiling.
+    PyMC's own ``ValueGradFunction`` (``model.logp_dlogp_function``, compiled
+    with ``trust_input``: NUTS and L-BFGS pass float64 vectors of the right
+    size), which ``pm.NUTS(logp_dlogp_func=...)`` takes as it is. Compiled
+    once per model (kept on it for a retry) and, with a ``key`` (see
+    :func:`mgbayes.cache.fingerprint`), stored on disk whole, so the next run
+    with the same model loads it instead of compiling. A density with extra
+    inputs (discrete variables, set per point) is not stored.
     """
     if getattr(model, "mgbayes_density", None) is not None:
         return model.mgbayes_density
-    function = cache.load(key) if key else None
-    if function is not None:
-        fn = CachedDensity(function)
-    else:
-        fn = model.logp_dlogp_function(ravel_inputs=True)
-        fn.set_extra_values({})
-        if key and not fn._extra_vars_shared:  # a graph with extra inputs cannot be reloaded alone
-            cache.store(key, fn._pytensor_function)
-    fn._pytensor_function.trust_input = True  # NUTS and L-BFGS pass float64 vectors of the right size
-    fn.trust_input = True
+    fn = cache.load(key) if key else None
+    if fn is None:
+        fn = model.logp_dlogp_function(ravel_inputs=True, trust_input=True)
+        if key and not fn.get_extra_values():
+            cache.store(key, fn)
     model.mgbayes_density = fn
     return fn
 
@@ -302,8 +289,15 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     The result's attributes record the backend (``nuts_sampler``) and the
     mass matrix (``mass_matrix``). Everything is compiled and run under
     :data:`EXACT_ARITHMETIC`, so the same seed gives the same draws whether
-    the density was compiled here or loaded from a cache.
+    the density was compiled here or loaded from a cache, with
+    :data:`BLAS_THREADS` BLAS threads.
     """
+    with threadpool_limits(limits=BLAS_THREADS):
+        return _sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
+                       nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts)
+
+
+def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts):
     rng = rng if rng is not None else np.random.default_rng()
     backend = resolve_sampler(nuts_sampler)
     reuse_freed_memory()

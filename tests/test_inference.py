@@ -66,7 +66,11 @@ def test_posterior_recovers_true_parameters(ct_fit):
 
 def test_result_holds_units_derived_quantities_and_provenance(ct_fit, tmp_path):
     h, truth, data, idata = ct_fit
-    assert idata["log_likelihood"]["Z"].dims == ("chain", "draw", "time", "frequency")
+    # one log-likelihood value per observed value (ArviZ's layout); LOO sums Re and Im of a point into one unit
+    assert idata["log_likelihood"]["Z"].dims == ("chain", "draw", "time", "frequency", "part")
+    per_point = compare.unit_loglik(idata, "point")
+    assert per_point.dims == ("chain", "draw", "time", "frequency")
+    np.testing.assert_allclose(per_point.values, idata["log_likelihood"]["Z"].values.sum(axis=-1))
     assert idata["posterior_predictive"]["Z"].dims[2:] == ("time", "frequency", "part")
     assert idata["posterior"]["R_ct"].dims == ("chain", "draw", "time")
     c_dl = idata["posterior"]["C_dl"]
@@ -108,3 +112,25 @@ def test_kind_mismatch_is_an_error():
                             frequency=simulate.frequency_grid(1e3, 1, 3), symmetric=False)
     with pytest.raises(Exception, match="explains iv data"):
         inference.build_model(h, data)
+
+
+def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
+    from mgbayes import sampler
+
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, seed=0)
+    obs = inference.observe(data)
+    index = compare.unit_index(obs, "point")
+    compiled, _ = inference.build_model(h, obs, exclude=index == 0)  # compiled here and stored on disk
+    sampler.density(compiled, key=compiled.mgbayes_key)
+    loaded, _ = inference.build_model(h, obs, exclude=index == 0)  # loaded from disk: its own copy of the input
+    loaded.logp_dlogp_function = lambda *a, **k: pytest.fail("compiled again instead of loading")
+    fresh, _ = inference.build_model(h, obs, exclude=index == 2)
+    for model in (compiled, loaded):  # told to leave out unit 2 instead of 0, compiling nothing
+        inference.set_excluded(model, index == 2)
+    draws = [sampler.sample(m, draws=20, tune=20, chains=1, cores=1, rng=np.random.default_rng(5))["posterior"]["R1"].values
+             for m in (compiled, loaded, fresh)]
+    np.testing.assert_array_equal(draws[0], draws[2])
+    np.testing.assert_array_equal(draws[1], draws[2])
