@@ -230,7 +230,7 @@ def compare(results, *, unit="point", refit=None, method="BB-pseudo-BMA"):
     """
     if len(results) < 2:
         raise ValueError("compare needs at least two hypotheses")
-    experiments = {r.attrs.get("experiment", "") for r in results.values()}
+    experiments = {family(r) for r in results.values()}
     if len(experiments) > 1:
         raise ValueError(f"results explain different experiments {sorted(experiments)}")
     loos, refits, problems = {}, {}, {}
@@ -249,8 +249,13 @@ def compare(results, *, unit="point", refit=None, method="BB-pseudo-BMA"):
                 refits[name] = int(mask.sum())
         loos[name] = elpd
     return combine(loos, experiment=experiments.pop(), unit=unit, refits=refits, method=method,
-                   label=next(iter(results.values())).attrs.get("experiment", ""), fits=results,
+                   label=family(next(iter(results.values()))), fits=results,
                    refit_problems=problems)
+
+
+def family(result):
+    """The hypothesis family a result explains (``experiment`` in results saved before the key was renamed)."""
+    return result.attrs.get("family", result.attrs.get("experiment", ""))
 
 
 def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", label=None, rule=RULE, fits=None,

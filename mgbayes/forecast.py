@@ -92,6 +92,6 @@ def compare_lfo(hypotheses, data, results, **options):
         With unit ``"future"``; ``loo`` holds the LFO results by name.
     """
     lfos = {h.name: lfo(h, data, results[h.name], **options) for h in hypotheses}
-    experiment = next(iter(results.values())).attrs.get("experiment", "")
+    experiment = compare.family(next(iter(results.values())))
     refits = {name: int(result.n_refits) for name, result in lfos.items()}
     return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE, fits=results)

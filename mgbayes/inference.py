@@ -816,7 +816,6 @@ def provenance(hypothesis, obs, sampler):
     return {
         "hypothesis": hypothesis.name,
         "family": hypothesis.family,
-        "experiment": hypothesis.family,  # the label compare.compare / forecast read until they read "family"
         "hypothesis_title": hypothesis.title,
         "hypothesis_physics": hypothesis.physics,
         "hypothesis_file": hypothesis.path or "",
