@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from . import cache, compare, diagnostics, inference, sbc, study
+from . import cache, compare, diagnostics, fits, inference, sbc, study
 from .errors import HypothesisError, MgbayesError
 from .observations import observe
 
@@ -478,7 +478,7 @@ def summary_text(experiment, table, nominal=NOMINAL):
 
 def sampler_settings(experiment, *, quick=False, overrides=None):
     """Replicate fits' sampler settings: the experiment's, ``mgbayes run --quick``'s with ``quick``, then ``overrides``."""
-    return {**experiment.sampler, **(study.QUICK if quick else {}), **(overrides or {})}
+    return {**fits.settings(experiment, quick), **(overrides or {})}
 
 
 def run(study_path, out_dir, *, replicates=20, experiment=None, source="posterior", scheduler=None, workers=None,
