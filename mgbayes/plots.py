@@ -34,6 +34,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from . import files
+from . import compare
 from .compare import K_BAD
 from .report import PROB, by_label, parameter_units, unit_text
 
@@ -1017,15 +1018,13 @@ def pareto_k(idata_or_loo, *, threshold=K_BAD, ax=None, idata=None):
     points against time; other units against their coordinate.
     """
     if _is_tree(idata_or_loo):
-        import arviz as az
-
         idata = idata_or_loo
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loo = az.loo(idata, pointwise=True)
+        loo = compare.loo(idata, unit="point")  # Re and Im of a frequency point are one LOO unit
     else:
         loo = idata_or_loo
     k = loo.pareto_k
+    if "part" in k.dims:  # ArviZ's LOO of an impedance result scores Re and Im apart: show the worse of the two
+        k = k.max("part")
     if ax is None:
         fig, grid = _figure(width=WIDTH_1 + 0.6, height=2.8)
         ax = grid[0, 0]
