@@ -68,7 +68,9 @@ def impedance_design(obs, *, frequency=None, times_h=None):
     times = obs.inputs["t"] if times_h is None else np.asarray(times_h, dtype=float)
     return dataclasses.replace(obs, values=np.zeros((times.size, frequency.size, 2)), frequency=frequency,
                                coords={**obs.coords, "time": times, "frequency": frequency},
-                               inputs={**obs.inputs, "t": times})
+                               inputs={**obs.inputs, "t": times},
+                               # a planned measurement has no measured time per point: each spectrum at its time
+                               extra={k: v for k, v in obs.extra.items() if k != "sweep_time_h"})
 
 
 def candidate(obs, spec, where):
