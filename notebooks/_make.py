@@ -238,9 +238,6 @@ def execute(path, timeout=3600):
 
 
 if __name__ == "__main__":
-    for name, cells in (("01_ocv_drift", OCV), ("02_plating_iv", PLATING), ("03_bring_your_own_data", BYOD),
-                        ("04_calibration", CALIBRATION)):
-        (HERE / f"{name}.ipynb").write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")
     import sys
 
     for name, cells in NOTEBOOKS:
