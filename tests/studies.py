@@ -1,9 +1,11 @@
-"""A small study on disk for end-to-end tests: one synthetic cell, a drifting and a constant hypothesis."""
+"""Studies on disk for tests: a small end-to-end one (one synthetic cell, a drifting and a constant hypothesis)
+and a one-experiment study on the demo's OCV spectra."""
 
 import shutil
 from pathlib import Path
 
-from mgbayes import hypotheses, io, simulate
+from mgbayes import demo, hypotheses, io, simulate
+from mgbayes.hypotheses import MODELS_DIR
 
 CT = Path(__file__).parent / "data" / "single_arc.toml"  # the single-arc model, named charge_transfer
 TRUTH = {"R_el": 30.0, "R_ct_0": 2e4, "R_ct_rate": 0.45, "CPE_dl_T": 4e-5, "CPE_dl_P": 0.9}
@@ -37,3 +39,18 @@ symmetric = true
 hypotheses = "hyp"
 {extra}""")
     return series
+
+
+def write_demo_ocv_study(root, extra="", *, name="x"):
+    """Write ``s.toml``: one experiment on the demo's OCV spectra with the shipped OCV hypotheses, plus ``extra`` lines."""
+    path = Path(root) / "s.toml"
+    path.write_text(f"""
+[[experiment]]
+name = "{name}"
+data = "{demo.DEMO_DIR / 'ocv_drift_MgMg.csv'}"
+area_cm2 = 1.131
+symmetric = true
+hypotheses = "{MODELS_DIR / 'ocv_drift'}"
+{extra}
+""")
+    return path

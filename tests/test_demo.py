@@ -8,6 +8,7 @@ import pytest
 from mgbayes import demo, hypotheses, simulate, study
 from mgbayes.errors import HypothesisError
 from mgbayes.hypotheses import MODELS_DIR
+from tests.studies import write_demo_ocv_study
 
 
 def test_demo_files_are_remade_byte_for_byte(tmp_path):
@@ -71,30 +72,17 @@ def test_paper_study_names_truth_unit_evidence_and_stated_numbers():
     assert study.spectra_only(s, ocv["ocv_drift_with_Re"]) is ocv["ocv_drift"]
 
 
-def _study(tmp_path, extra):
-    (tmp_path / "s.toml").write_text(f"""
-[[experiment]]
-name = "x"
-data = "{demo.DEMO_DIR / 'ocv_drift_MgMg.csv'}"
-area_cm2 = 1.131
-symmetric = true
-hypotheses = "{MODELS_DIR / 'ocv_drift'}"
-{extra}
-""")
-    return tmp_path / "s.toml"
-
-
 def test_drift_series_are_compared_per_spectrum_unless_asked(tmp_path):
-    assert study.load_study(_study(tmp_path, "")).experiments[0].unit == "spectrum"
-    assert study.load_study(_study(tmp_path, 'unit = "point"')).experiments[0].unit == "point"
+    assert study.load_study(write_demo_ocv_study(tmp_path, "")).experiments[0].unit == "spectrum"
+    assert study.load_study(write_demo_ocv_study(tmp_path, 'unit = "point"')).experiments[0].unit == "point"
 
 
 def test_truth_must_name_a_hypothesis(tmp_path):
     with pytest.raises(HypothesisError, match="truth = 'tunnelling' is not one of"):
-        study.load_study(_study(tmp_path, 'truth = "tunnelling"'))
+        study.load_study(write_demo_ocv_study(tmp_path, 'truth = "tunnelling"'))
 
 
 def test_stated_numbers_need_a_range(tmp_path):
     (tmp_path / "n.toml").write_text('[stated.R_e]\nvalue = 2000.0\n')
     with pytest.raises(HypothesisError, match=r"\[stated.R_e\]: expected range"):
-        study.load_study(_study(tmp_path, f'stated = "{tmp_path / "n.toml"}"'))
+        study.load_study(write_demo_ocv_study(tmp_path, f'stated = "{tmp_path / "n.toml"}"'))

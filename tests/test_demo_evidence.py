@@ -7,6 +7,7 @@ from mgbayes import demo, hypotheses, inference, io, study
 from mgbayes.errors import HypothesisError
 from mgbayes.hypotheses import MODELS_DIR
 from mgbayes.observations import observe
+from tests.studies import write_demo_ocv_study
 
 INFO = MODELS_DIR / "ocv_drift_info"
 
@@ -56,16 +57,8 @@ def test_evidence_must_share_only_what_the_hypothesis_defines():
 
 
 def test_hard_bound_alternative_reaches_every_hypothesis(tmp_path):
-    (tmp_path / "s.toml").write_text(f"""
-[[experiment]]
-name = "bound"
-data = "{demo.DEMO_DIR / 'ocv_drift_MgMg.csv'}"
-area_cm2 = 1.131
-symmetric = true
-hypotheses = "{MODELS_DIR / 'ocv_drift'}"
-information = ["{INFO / 'electronic_resistance_bound.toml'}"]
-""")
-    experiment = study.load_study(tmp_path / "s.toml").experiments[0]
+    path = write_demo_ocv_study(tmp_path, f'information = ["{INFO / 'electronic_resistance_bound.toml'}"]', name="bound")
+    experiment = study.load_study(path).experiments[0]
     assert experiment.bounds == {"R_e": {"upper": 5e3}} and not experiment.information
     hyps = study.load_hypotheses(experiment)
     assert all(h.bounds == {"R_e": {"upper": 5e3}} for h in hyps)
