@@ -504,6 +504,7 @@ class Refits(SamplingWrapper):
         self.rng = rng if rng is not None else np.random.default_rng()
         self.priors = inference.priors_for(hypothesis, self.obs)
         self.problems = []  # diagnostics of refits whose chains clearly failed
+        self._shared = None  # the one model of refits without outside evidence (see _model)
 
     def sel_observations(self, idx):
         """``((own mask, {outside data: mask}), units)``: what the units ``idx`` leave out of the likelihood."""
@@ -535,7 +536,7 @@ class Refits(SamplingWrapper):
 
         if hypothesis.evidence or not own.any():  # outside masks are constants of the model: build it anew
             return inference.build_model(hypothesis, self.obs, exclude=own if own.any() else None)[0]
-        if getattr(self, "_shared", None) is None:
+        if self._shared is None:
             self._shared = inference.build_model(hypothesis, self.obs, exclude=own)[0]
         else:
             inference.set_excluded(self._shared, own)
