@@ -30,7 +30,6 @@ for any hypothesis counts as "unreliable" instead.
 
 import hashlib
 import json
-import os
 import pickle
 import time
 import warnings
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from . import cache, compare, diagnostics, fits, inference, sbc, study
+from . import cache, compare, diagnostics, files, fits, inference, sbc, study
 from .errors import HypothesisError, MgbayesError
 from .observations import observe
 
@@ -257,7 +256,7 @@ def replicate(*, experiment, generator, index, parameters, hypotheses, priors, o
                               start=(starts or {}).get(h.name))
         fits[h.name] = summarise_fit(idata, unit, truth if h.name == generator else None)
         cpu[h.name] = time.process_time() - began
-        _write(path, pickle.dumps(fits[h.name], protocol=pickle.HIGHEST_PROTOCOL))
+        files.write_atomic(path, pickle.dumps(fits[h.name], protocol=pickle.HIGHEST_PROTOCOL))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comparison = compare.combine({n: f["loo"] for n, f in fits.items()}, experiment=experiment, unit=unit)
@@ -290,13 +289,6 @@ def simulation_based_calibration(hypothesis, obs, priors, *, replicates, sampler
         rows += [{"experiment": experiment, "hypothesis": fitted.name, "replicate": k, "parameter": p, "rank": r}
                  for p, r in ranks.items()]
     return pd.DataFrame(rows)
-
-
-def _write(path, data):
-    """Write bytes atomically."""
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # -- an experiment ready to calibrate ------------------------------------------------------------
@@ -403,7 +395,7 @@ def _saving(*, task):
     row = function(**kwargs)
     path = _row_path(kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write(path, pickle.dumps(row))
+    files.write_atomic(path, pickle.dumps(row))
     return row
 
 
