@@ -34,7 +34,15 @@ def test_shipped_ocv_hypotheses_hold_the_same_parts_and_differ_in_what_drifts():
     assert all(h.family == "ocv_drift" and h.physics for h in hs.values())
     # the same circuit, priors and noise in every file (equal chances); only [drift] and the film's R_ion differ
     assert len({str(h.electrode) for h in hs.values()}) == 1
-    assert all(h.priors == hs["film"].priors and h.noise_priors == hs["film"].noise_priors for h in hs.values())
+    # the same priors in every file, the drift rates aside: each hypothesis has the rate of what drifts in
+    # it, and every rate (R_ct_rate, R_ion_rate) takes the same prior, whatever the data's span
+    rates = {"R_ct_rate", "R_ion_rate"}
+    common = {k: v for k, v in hs["mixed"].priors.items() if k not in rates}
+    assert all({k: v for k, v in h.priors.items() if k not in rates} == common for h in hs.values())
+    assert {n: rates & set(h.priors) for n, h in hs.items()} == {"charge_transfer": {"R_ct_rate"}, "film": {"R_ion_rate"},
+                                                                  "mixed": rates}
+    assert hs["mixed"].priors["R_ct_rate"] == hs["mixed"].priors["R_ion_rate"]
+    assert all(h.noise_priors == hs["film"].noise_priors for h in hs.values())
     assert {n: set(h.drift) for n, h in hs.items()} == {"charge_transfer": {"R_ct"}, "film": {"R_ion"},
                                                          "mixed": {"R_ion", "R_ct"}}
     for h in hs.values():
@@ -121,6 +129,10 @@ def test_film_capacitance_from_roughness_thickness_and_permittivity():
     assert float(resolved["R_e"]) == pytest.approx(1e6, rel=1e-9)
     assert float(resolved["R_film"][0]) == pytest.approx(1e4, rel=1e-9)
     assert float(resolved["R_ion"][1]) == pytest.approx(1e6 * 0.01 / 0.99 * 2.0, rel=1e-9)
+    # the spectra see R_ion's drift at the ionic share of the film's conductance: d ln R_film / dt = 0.99 x 0.1 / h
+    dt = 1e-6
+    slope = np.log(h.resolve(values, {"t": np.array([0.0, dt])})["R_film"]) @ np.array([-1.0, 1.0]) / dt
+    assert slope == pytest.approx(0.099, rel=1e-4)
     derived = h.derive(resolved)
     assert float(derived["f_e"]) == pytest.approx(0.01)
     assert float(derived["thickness_nm_eps10"]) == pytest.approx(8.0 / 3.0, rel=1e-3)
