@@ -124,7 +124,8 @@ def _evidence_likelihoods(model, hypothesis, resolved):
                     else pm.Normal.dist(mu=mu, sigma=sigma))
             ll = pm.logp(dist, obs.values)
             ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
-            pm.Potential(f"{name}_kept", (ll * (1.0 - np.asarray(ev.exclude, dtype=float))).sum())
+            kept = pm.Data(f"{KEPT_DATA}_{ev.name}", 1.0 - np.asarray(ev.exclude, dtype=float))  # set_excluded
+            pm.Potential(f"{name}_kept", (ll * kept).sum())
         elif "nu" in noise:
             pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=dims)
         else:
@@ -327,15 +328,18 @@ def set_observed(model, obs, values):
     return dataclasses.replace(obs, values=values)
 
 
-def set_excluded(model, exclude):
-    """Leave out the observation units ``exclude`` (boolean, pointwise dims) in a model built with ``exclude``.
+def set_excluded(model, exclude, outside=None):
+    """Leave out the observations ``exclude`` (boolean, pointwise dims) in a model built with ``exclude``.
 
-    Exact LOO refits of one hypothesis thus share one compiled density
-    instead of compiling one per left-out unit. (The model keeps the cache
-    key of the units it was built without: a density on disk always holds
-    the units its key names.)
+    ``outside`` maps an outside data set's name to its mask, for a model
+    whose evidence was built with ``exclude`` masks too. Exact LOO refits of
+    one hypothesis thus share one compiled density instead of compiling one
+    per left-out unit. (The model keeps the cache key of the units it was
+    built without: a density on disk always holds the units its key names.)
     """
     _set_input(model, KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))
+    for name, mask in (outside or {}).items():
+        _set_input(model, f"{KEPT_DATA}_{name}", 1.0 - np.asarray(mask, dtype=float))
 
 
 def _set_input(model, name, values):

@@ -134,3 +134,39 @@ def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, mon
              for m in (compiled, loaded, fresh)]
     np.testing.assert_array_equal(draws[0], draws[2])
     np.testing.assert_array_equal(draws[1], draws[2])
+
+
+def test_refits_with_outside_evidence_share_one_model_and_move_only_its_masks(tmp_path, monkeypatch):
+    """Leaving out an outside spectrum changes a mask input of one compiled density, as a model built without it would."""
+    monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
+    import dataclasses
+
+    from mgbayes import sampler
+
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    grid = simulate.frequency_grid(1e4, 1.0, 3)
+    own = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0, 1.0], frequency=grid,
+                           symmetric=False, seed=0)
+    other = circuit_hypothesis("R2-p(R1,C2)")  # shares R1
+    outside = simulate.spectra(other, {"R2": 5.0, "R1": 100.0, "C2": 1e-6}, times_h=[0.0, 1.0], frequency=grid,
+                               symmetric=False, seed=1)
+    ev = inference.Evidence("cellB", other, inference.observe(outside), ("R1",))
+    joint = dataclasses.replace(h, evidence=(ev,))
+    wrapper = compare.Refits(joint, own, unit="spectrum", draws=10, tune=10, chains=1)
+    # own spectra are units 0, 1; then each outside point (2 spectra x 13 frequencies) is one
+    assert np.unique(wrapper.evidence_index["cellB"]).tolist() == list(range(2, 2 + 2 * grid.size))
+    full, _ = inference.build_model(joint, own)
+    point = full.initial_point()
+    whole = float(full.compile_logp()(point))
+    shared = None
+    for left in ([], [0], [3], [1, 2, 20]):
+        (mask, outside_masks), _ = wrapper.sel_observations(left)
+        model = wrapper._model(mask, outside_masks)
+        assert shared is None or model is shared  # one model, one compiled density, for every refit
+        shared = model
+        x = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars])
+        logp = float(sampler.density(model)(x)[0])
+        built = dataclasses.replace(joint, evidence=(dataclasses.replace(ev, exclude=outside_masks["cellB"]),))
+        fresh, _ = inference.build_model(built, own, exclude=mask)
+        assert logp == pytest.approx(float(fresh.compile_logp()(point)), rel=1e-12)
+        assert (logp == pytest.approx(whole, rel=1e-12)) == (not left)
