@@ -79,18 +79,19 @@ def test_spectra_alone_cannot_tell_which_arc_drifts_and_polysulfide_data_reject_
         by_spectrum, by_point = (compare.compare(joint, unit=u) for u in ("spectrum", "point"))
     # the outside spectra are LOO units like the OCV spectra: a hypothesis pays for misfitting them, or for
     # inflating their noise to absorb a misfit (the film's escape: R_e far above the polysulfide value)
-    n = TIMES.size + 2
+    # (each point of an outside spectrum a unit: left out whole, it would be predicted from the prior of its
+    # own cell's parameters)
+    outside = 2 * GRID.size
+    n = TIMES.size + outside
     assert list(by_spectrum.table.n) == [n, n]
-    assert by_spectrum.method == f"LOO unit: spectrum, n = {n} spectra (2 of them outside evidence)"
-    assert list(by_spectrum.loo["film"].elpd_i.unit.values[-2:]) == ["polysulfide_GC spectrum 0",
-                                                                      "polysulfide_Mg spectrum 0"]
-    assert by_spectrum.table.hypothesis.iloc[0] == "charge_transfer", str(by_spectrum)
-    assert row(by_spectrum, "film").elpd_diff > 10 * compare.DIFF_MIN, str(by_spectrum)
-    # per spectrum, the film's loss can sit in the one Mg||Mg spectrum, and no 2-se rule calls a difference
-    # carried by one of n units (its se is about the difference itself); per point it is carried by every
-    # point of that spectrum, and the rule calls it
-    assert row(by_point, "charge_transfer").verdict.startswith("best"), str(by_point)
-    assert row(by_point, "film").verdict.startswith("worse than best"), str(by_point)
+    assert by_spectrum.method == (f"LOO unit: spectrum, n = {TIMES.size} spectra + {outside} points of outside "
+                                  "evidence (one unit each)")
+    labels = by_spectrum.loo["film"].elpd_i.unit.values
+    assert labels[TIMES.size] == "polysulfide_GC point 0" and labels[-1] == f"polysulfide_Mg point {GRID.size - 1}"
+    for c in (by_spectrum, by_point):  # the film's loss is carried by every point of the Mg||Mg spectrum
+        assert row(c, "charge_transfer").verdict.startswith("best"), str(c)
+        assert row(c, "film").verdict.startswith("worse than best"), str(c)
+        assert row(c, "film").elpd_diff > 10 * compare.DIFF_MIN, str(c)
     r_e = joint["charge_transfer"]["posterior"]["R_e"].values
     assert np.quantile(r_e, 0.03) < 2e3 < np.quantile(r_e, 0.97)  # the polysulfide cells' R_e
     for c in (by_spectrum, by_point):
@@ -215,4 +216,4 @@ def test_outside_spectra_are_loo_units_and_a_hypothesis_pays_for_inflating_their
     assert list(ll.unit.values[[0, 40]]) == ["point 0", "outside point 0"]
     c = compare.compare(joint)
     assert c.decision == "preferred" and c.table.hypothesis.iloc[0] == "honest", c.verdict
-    assert c.n_outside == 30 and "n = 70 points (30 of them outside evidence)" in c.method
+    assert c.n_outside == 30 and "n = 40 points + 30 points of outside evidence (one unit each)" in c.method
