@@ -47,3 +47,11 @@ def test_one_merge_of_sampler_settings(tmp_path):
     assert fits.settings(experiment) == experiment.sampler
     assert fits.settings(experiment, quick=True) == {**experiment.sampler, **QUICK}
     assert fits.cell_seed(7, "c1", "h") != fits.cell_seed(7, "c2", "h")
+
+
+def test_exact_refits_take_the_fits_settings_up_to_two_chains_of_500_draws():
+    from mgbayes import study
+
+    assert study.refit_settings({"draws": 1000, "tune": 1000, "chains": 4, "seed": 1}) == {
+        "draws": 500, "tune": 700, "chains": 2}
+    assert study.refit_settings({"draws": 300, "tune": 400, "chains": 2}) == {"draws": 300, "tune": 400, "chains": 2}
