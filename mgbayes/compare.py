@@ -181,20 +181,12 @@ class Comparison:
         n = int(self.table["n"].iloc[0]) if "n" in self.table and len(self.table) else 0
         if self.unit == "future":
             return f"leave-future-out (forecast), n = {n} {plural('forecast origin')}"
-        outside = self.n_outside
-        if not outside:
-            return f"LOO unit: {self.unit}, n = {n} {plural(self.unit)}"
-        return (f"LOO unit: {self.unit}, n = {n - outside} {plural(self.unit)} "
-                f"+ {outside} {plural('point')} of outside evidence (one unit each)")
+        return f"LOO unit: {self.unit}, {count(n, self.unit, self.n_outside)}"
 
     @property
     def n_outside(self):
         """How many of the units are outside evidence of a joint fit (see :func:`unit_loglik`)."""
-        elpd = next(iter(self.loo.values()), None)
-        if elpd is None or elpd.elpd_i is None or "unit" not in elpd.elpd_i.dims:
-            return 0
-        labels = [str(u) for u in elpd.elpd_i.unit.values]
-        return sum(not u.startswith(f"{self.unit} ") for u in labels) if not labels[0].isdigit() else 0
+        return outside_units(next(iter(self.loo.values()), None), self.unit)
 
     def __str__(self):
         cols = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "n_bad_k", "verdict"]
@@ -275,6 +267,7 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
     if weights is not None:
         table["weight"] = weights.reindex(table.index)
     table = _tidy(table, loos, experiment, refits)
+    table["n_outside"] = [outside_units(loos[h], unit) for h in table.hypothesis]  # of the n units
     table["n"] = [int(loos[h].n_data_points) for h in table.hypothesis]
     table["unit"] = "forecast origin" if unit == "future" else unit
     flagged = table[table.n_bad_k > 0]
@@ -380,6 +373,21 @@ def _k_max(elpd):
     return float(np.nanmax(k.values)) if k is not None and np.isfinite(k.values).any() else float("nan")
 
 
+def outside_units(elpd, unit):
+    """How many units of ``elpd`` (:func:`loo` at ``unit``) are outside evidence of a joint fit (see :func:`unit_loglik`)."""
+    if elpd is None or elpd.elpd_i is None or "unit" not in elpd.elpd_i.dims:
+        return 0
+    labels = [str(u) for u in elpd.elpd_i.unit.values]
+    return sum(not u.startswith(f"{unit} ") for u in labels) if not labels[0].isdigit() else 0
+
+
+def count(n, unit, outside=0):
+    """``n = 40 spectra``, or with outside evidence ``n = 40 spectra + 156 points of outside evidence (one unit each)``."""
+    if not outside:
+        return f"n = {n} {plural(unit)}"
+    return f"n = {n - outside} {plural(unit)} + {outside} {plural('point')} of outside evidence (one unit each)"
+
+
 def plural(unit):
     """The plural of a LOO unit's name ("spectrum" → "spectra")."""
     return "spectra" if unit == "spectrum" else unit + "s"
@@ -418,7 +426,7 @@ def verdict(table, *, decision=None, reasons=()):
         names = ", ".join(f"'{r.hypothesis}' (Δelpd {r.elpd_diff:.1f} ± {r.dse:.1f})" for r in worse)
         parts.append(f"Clearly worse: {names}.")
     if "n" in table:
-        parts.append(f"(ELPD over n = {int(best.n)} {plural(best.unit)}.)")
+        parts.append(f"(ELPD over {count(int(best.n), best.unit, int(best.get('n_outside', 0)))}.)")
     return " ".join(parts)
 
 

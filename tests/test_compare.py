@@ -217,3 +217,4 @@ def test_outside_spectra_are_loo_units_and_a_hypothesis_pays_for_inflating_their
     c = compare.compare(joint)
     assert c.decision == "preferred" and c.table.hypothesis.iloc[0] == "honest", c.verdict
     assert c.n_outside == 30 and "n = 40 points + 30 points of outside evidence (one unit each)" in c.method
+    assert "(ELPD over n = 40 points + 30 points of outside evidence (one unit each).)" in c.verdict
