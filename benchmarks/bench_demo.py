@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: (module, attribute, phase): what is timed. Stages (first column of the table) are the outermost
-#: of study.fit_all / fit_evidence_alone, study._compare and outputs.write_all.
+#: of fits.run (every fit of the study, the outside data alone included), study._compare and outputs.write_all.
 PHASES = [
     ("pytensor.compile.maker", "FunctionMaker.__init__", "compile: graph rewriting"),
     ("pytensor.compile.maker", "FunctionMaker.create", "compile: linking"),
@@ -47,14 +47,14 @@ PHASES = [
     ("mgbayes.inference", "evaluate_draws", "post-processing"),
     ("mgbayes.inference", "save", "saving results"),
     ("mgbayes.inference", "load", "reading saved results"),
-    ("mgbayes.inference", "saved_attrs", "reading saved results"),
+    ("mgbayes.fits", "saved_key", "reading saved results"),
     ("mgbayes.plots", None, "figures"),
     ("mgbayes.report", None, "report and tables"),
     ("mgbayes.sensitivity", None, "sensitivity"),
     ("mgbayes.kk", None, "Kramers-Kronig"),
     ("mgbayes.psis", None, "PSIS-LOO"),
 ]
-STAGES = [("mgbayes.study", "fit_all", "fits"), ("mgbayes.study", "fit_evidence_alone", "fits"),
+STAGES = [("mgbayes.fits", "run", "fits"),
           ("mgbayes.study", "_compare", "comparison (with exact refits)"),
           ("mgbayes.compare", "reloo", "comparison (with exact refits)"),
           ("mgbayes.outputs", "write_all", "outputs")]

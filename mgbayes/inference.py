@@ -847,22 +847,6 @@ def load(path):
         return tree.load()
 
 
-def saved_attrs(path):
-    """The attributes of a result written by :func:`save`, read without its groups (empty if unreadable).
-
-    A study looks for a finished fit among its saved ones by an attribute
-    (``input_hash``); loading whole results for that read every OCV fit of
-    the demo again for each later fit (hundreds of MB each).
-    """
-    import netCDF4
-
-    try:
-        with netCDF4.Dataset(path) as nc:
-            return {k: nc.getncattr(k) for k in nc.ncattrs()}
-    except (OSError, RuntimeError):
-        return {}
-
-
 def load_or_none(path, *, log=print):
     """:func:`load`, or None with a logged line naming ``path`` when it is missing or unreadable (truncated, corrupt)."""
     if not Path(path).is_file():

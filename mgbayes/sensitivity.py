@@ -205,7 +205,7 @@ def report_sections(experiment, comparisons, fits, *, out_dir=None, alone=None):
     """Report sections "What decided it" and "Tensions" for one experiment.
 
     ``comparisons`` and ``fits`` are the study's (experiment name → ...);
-    ``alone`` is the fit of its outside data alone (:func:`mgbayes.study.fit_evidence_alone`), if any.
+    ``alone`` is the fit of its outside data alone (:func:`mgbayes.fits.evidence_task`), if any.
     Tables are also written to ``out_dir`` when given.
     """
     from . import report
