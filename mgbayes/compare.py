@@ -71,13 +71,8 @@ def unit_loglik(idata, unit="point"):
         return ll
     parts = [_along_unit(ll, unit + " {}")]
     for name, ev in idata["evidence_log_likelihood"].to_dataset().data_vars.items():
-        parts.append(_evidence_units(ev, name, unit))
+        parts.append(_along_unit(ev, name + " point {}"))
     return xr.concat(parts, dim="unit")
-
-
-def _evidence_units(ll, name, unit):
-    """One outside data set's log-likelihood (chain, draw, its pointwise dims), one unit per point, along ``unit``."""
-    return _along_unit(ll, name + " point {}")
 
 
 def _along_unit(ll, label):
@@ -452,7 +447,7 @@ def unit_index(obs, unit):
     raise ValueError(f"unknown LOO unit {unit!r}")
 
 
-def evidence_unit_index(obs, unit):
+def evidence_unit_index(obs):
     """Integer array over the pointwise dims of outside data ``obs`` giving each point's unit (from 0).
 
     As :func:`unit_loglik` counts them: every outside point is a unit,
@@ -506,7 +501,7 @@ class Refits(SamplingWrapper):
         self.index = unit_index(self.obs, unit)
         self.evidence_index, offset = {}, int(self.index.max()) + 1
         for ev in hypothesis.evidence:
-            self.evidence_index[ev.name] = evidence_unit_index(ev.observations, unit) + offset
+            self.evidence_index[ev.name] = evidence_unit_index(ev.observations) + offset
             offset = int(self.evidence_index[ev.name].max()) + 1
         self.settings = {"draws": draws, "tune": tune, "chains": chains}
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -521,15 +516,14 @@ class Refits(SamplingWrapper):
         return masks, idx
 
     def sample(self, modified_observed_data):
-        from . import diagnostics, inference, sampler
+        from . import diagnostics, sampler
 
         own, outside = modified_observed_data
-        h = self.hypothesis
-        model = self._model(own, outside)
-        idata = sampler.sample(model, rng=self.rng, **self.settings)
+        idata = sampler.sample(self._model(own, outside), rng=self.rng, **self.settings)
         left = sorted({*np.unique(self.index[own]).tolist(),
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
-        report = diagnostics.warn_if_failed(idata, f"{h.name}, refit without {self.unit} unit(s) {left}")
+        label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
+        report = diagnostics.warn_if_failed(idata, label)
         if report.failed(idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]):
             self.problems.append(f"refit without unit(s) {left}: {report.text()}")
         return idata
