@@ -46,6 +46,9 @@ from .errors import SamplingError
 DIFF_MIN = 4.0
 SE_FACTOR = 2.0
 K_BAD = 0.7
+#: NUTS settings of a refit (exact LOO, leave-future-out): it gives one unit's log predictive density, the
+#: log of a mean over draws, and is checked like any fit; a study's refits take its own settings up to these.
+REFIT = {"draws": 500, "tune": 700, "chains": 2}
 VERDICTS = ("preferred", "indistinguishable", "unreliable")
 RULE = (f"preferred when the ELPD difference exceeds {DIFF_MIN:g} and {SE_FACTOR:g}× its standard "
         f"error; otherwise indistinguishable (PSIS-LOO; Pareto k > {K_BAD} flagged); unreliable whenever a fit "
@@ -490,8 +493,8 @@ class Refits(SamplingWrapper):
         Settings of the refits.
     """
 
-    def __init__(self, hypothesis, data, *, unit, idata_orig=None, dim="unit", draws=500, tune=700, chains=2,
-                 rng=None):
+    def __init__(self, hypothesis, data, *, unit, idata_orig=None, dim="unit", draws=REFIT["draws"],
+                 tune=REFIT["tune"], chains=REFIT["chains"], rng=None):
         from . import inference
         from .observations import observe
 
@@ -599,7 +602,8 @@ def reloo(wrapper, idata, elpd, *, unit):
     return replace_units(elpd, out.elpd_i.values[mask], bad_units(elpd).values)
 
 
-def refitter(hypotheses, data, *, unit, max_refits=12, draws=500, tune=700, chains=2, random_seed=None):
+def refitter(hypotheses, data, *, unit, max_refits=12, draws=REFIT["draws"], tune=REFIT["tune"],
+             chains=REFIT["chains"], random_seed=None):
     """A ``refit`` callable for :func:`compare`: ``refit(name, mask)`` returns a :class:`Refits` for :func:`reloo`.
 
     Refits at most ``max_refits`` units per hypothesis; with more high-k

@@ -35,8 +35,8 @@ RULE = (f"preferred when the ELPD difference exceeds {compare.DIFF_MIN:g} and {c
 OPTIONS = {"min_spectra", "horizon", "method"}
 
 
-def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx", draws=500, tune=700, chains=2,
-        random_seed=None):
+def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx", draws=compare.REFIT["draws"],
+        tune=compare.REFIT["tune"], chains=compare.REFIT["chains"], random_seed=None):
     """LFO-CV of one fitted hypothesis on a spectra series.
 
     Parameters

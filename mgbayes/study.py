@@ -178,18 +178,12 @@ def _compare(experiment, hyps, results, data, quick, log):
 
 
 def refit_settings(sampler):
-    """NUTS settings of an exact LOO refit: the fit's own, at most :data:`REFIT_MAX` of each.
+    """NUTS settings of an exact LOO refit: the fit's own, at most :data:`mgbayes.compare.REFIT` of each.
 
-    A refit only has to give one unit's log predictive density, the log of
-    a mean over draws, and its chains are checked like any fit's; 2 chains
-    of 500 draws do that (the default study's 4 x 1000 tripled the time of a
-    demo whose joint fits have outside spectra with high Pareto k).
+    The default study's 4 x 1000 tripled the time of a demo whose joint
+    fits had outside spectra with high Pareto k, for no better refit.
     """
-    return {k: min(int(sampler[k]), REFIT_MAX[k]) for k in REFIT_MAX}
-
-
-#: Upper limits of the refit settings (:func:`refit_settings`).
-REFIT_MAX = {"draws": 500, "tune": 700, "chains": 2}
+    return {k: min(int(sampler[k]), v) for k, v in compare.REFIT.items()}
 
 
 def _logging_refit_problems(function, log, *args, **kwargs):
