@@ -46,8 +46,9 @@ from .errors import SamplingError
 DIFF_MIN = 4.0
 SE_FACTOR = 2.0
 K_BAD = 0.7
-#: NUTS settings of a refit (exact LOO, leave-future-out): it gives one unit's log predictive density, the
-#: log of a mean over draws, and is checked like any fit; a study's refits take its own settings up to these.
+#: Default NUTS settings of a refit (exact LOO, leave-future-out): it gives one unit's log predictive
+#: density, the log of a mean over draws, and is checked like any fit. A study's exact LOO refits take the
+#: study's settings up to these (:func:`mgbayes.study.refit_settings`); its LFO refits take the study's.
 REFIT = {"draws": 500, "tune": 700, "chains": 2}
 VERDICTS = ("preferred", "indistinguishable", "unreliable")
 RULE = (f"preferred when the ELPD difference exceeds {DIFF_MIN:g} and {SE_FACTOR:g}× its standard "
