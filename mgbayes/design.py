@@ -297,9 +297,9 @@ def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, 
     experiments = calibrate.select(study_obj, experiment)
     prepared = [(e, *calibrate.prepare(e)) for e in experiments]
     plans = [(e, hyps, obs, priors, candidates(study_obj.path, e.name, obs, only=only)) for e, hyps, obs, priors in prepared]
-    for e, hyps, *_ in plans:  # every check before the first fit
-        if hypotheses:
-            between(hypotheses, hyps, f"{study_obj.path} [experiment {e.name!r}]")
+    # every check before the first fit: the hypotheses named to separate, per experiment
+    named = {e.name: between(hypotheses, hyps, f"{study_obj.path} [experiment {e.name!r}]")
+             for e, hyps, *_ in plans} if hypotheses else {}
     out_dir = Path(out_dir)
     scheduler = scheduler or study_obj.scheduler
     workers = workers or study_obj.workers
@@ -310,8 +310,7 @@ def run(study_path, out_dir, *, replicates=10, experiment=None, scheduler=None, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comparison = compare.compare(fits, unit=exp.unit)
-        names = (between(hypotheses, hyps, f"{study_obj.path} [experiment {exp.name!r}]") if hypotheses
-                 else tied(comparison))
+        names = named.get(exp.name) or tied(comparison)
         subset = [h for h in hyps if h.name in names]
         log(f"{exp.name}: {comparison.verdict}")
         log(f"{exp.name}: {len(options)} candidate(s) × {len(names)} generators × {replicates} replicate(s) for "
