@@ -40,8 +40,8 @@ def read(path, **options):
 __all__ = ["read", "Circuit", "load", "hypothesis", "fit", "compare", "run", "predict", "plot", "summary",
            "loo_pit", "save", "load_result", "CircuitModel"]
 
-#: The ``experiment`` of hypotheses made from a bare circuit string: circuits fitted to one data set compare.
-CIRCUIT_EXPERIMENT = "circuit"
+#: The ``family`` of hypotheses made from a bare circuit string: circuits fitted to one data set compare.
+CIRCUIT_FAMILY = "circuit"
 
 
 def hypothesis(model, *, noise="proportional"):
@@ -72,7 +72,7 @@ def hypothesis(model, *, noise="proportional"):
         raise HypothesisError(f"model = {model!r}: give a circuit string such as 'R0-p(R1,CPE1)', a Circuit, "
                               "a hypothesis .toml file or a Hypothesis")
     Circuit(model)  # a clear CircuitError for a bad string, before anything else
-    text = (f'name = "{model}"\nfamily = "{CIRCUIT_EXPERIMENT}"\ntitle = "{model}"\n'
+    text = (f'name = "{model}"\nfamily = "{CIRCUIT_FAMILY}"\ntitle = "{model}"\n'
             f'physics = "equivalent circuit {model}"\n\n[circuit]\nelectrode = "{model}"\nelectrodes = 1\n\n'
             f'[noise]\nmodel = "{noise}"\n')
     return hypotheses.from_table(tomllib.loads(text), text=text)
