@@ -434,8 +434,7 @@ def _load_data(experiment, kind):
         return curve.select(process=experiment.process) if experiment.process else curve
     if kind == "transient":
         return io.read_transients(path, area_cm2=experiment.area_cm2) if path.suffix == ".mpt" else io.read_transients(path)
-    data = io.read(path, area_cm2=experiment.area_cm2, symmetric=experiment.symmetric)
-    data = select(data, experiment.selection, f"experiment {experiment.name!r}")
+    data = read_spectra(experiment)
     if experiment.kk == "exclude":
         data = kk.exclude_failed(data, kk_table(experiment, data), where=f"experiment {experiment.name!r}")
     return data
