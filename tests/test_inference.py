@@ -1,5 +1,6 @@
 """Sampling: real dummy cells against least squares, posterior recovery, results files."""
 
+import warnings
 from pathlib import Path
 
 import arviz as az
@@ -102,6 +103,23 @@ def test_convergence_problems_are_reported_by_name():
         idata = inference.fit(h, data, draws=30, tune=30, chains=2, random_seed=0)
     assert int(idata.attrs["converged"]) == 0
     assert "bulk ESS" in idata.attrs["diagnostics"]
+
+
+def test_a_fit_that_cannot_carry_a_verdict_is_sampled_once_more_with_smaller_steps(monkeypatch):
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e5, 0.1, 5), symmetric=False, seed=0)
+    calls, sample = [], inference.sample
+    monkeypatch.setattr(inference, "sample", lambda model, **kw: calls.append(kw) or sample(model, **kw))
+    with pytest.warns(diagnostics.ConvergenceWarning):  # 2 x 30 draws: ESS < 100 both times
+        idata = inference.fit(h, data, draws=30, tune=30, chains=2, random_seed=0)
+    assert [(c["tune"], c["target_accept"]) for c in calls] == [(30, 0.9), (60, 0.97)]
+    assert int(idata.attrs["retried"]) == 1 and diagnostics.verdict_problems(idata)
+    calls.clear()
+    with warnings.catch_warnings():  # tail ESS may fall short of 400 (not a verdict problem)
+        warnings.simplefilter("ignore", diagnostics.ConvergenceWarning)
+        good = inference.fit(h, data, draws=300, tune=300, chains=2, random_seed=0)
+    assert len(calls) == 1 and int(good.attrs["retried"]) == 0 and not diagnostics.verdict_problems(good)
 
 
 def test_kind_mismatch_is_an_error():
