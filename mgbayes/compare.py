@@ -173,6 +173,8 @@ class Comparison:
     truth: str | None = None          # synthetic data: the hypothesis that generated them
     spectra_only: str | None = None   # with outside information: the experiment compared on its data alone
     refit_problems: dict = field(default_factory=dict)  # hypothesis → refits whose chains clearly failed
+    trusted: list = field(default_factory=list)  # when unreliable: the hypotheses whose fits and LOO can carry a verdict
+    trusted_decision: str = ""  # ... and the verdict among them alone (see :func:`among_trusted`)
 
     @property
     def method(self):
@@ -285,7 +287,42 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
     if comparison.decision != "preferred":
         table["weight"] = np.nan  # no weights where the data cannot tell the hypotheses apart, or cannot be trusted
     comparison.verdict = verdict(table, decision=comparison.decision, reasons=comparison.reasons)
+    if comparison.decision == "unreliable":
+        comparison.trusted = trusted(fits or {}, comparison)
+        if len(comparison.trusted) >= 2:
+            sub = among_trusted(comparison)
+            comparison.trusted_decision = sub.decision
+            names = ", ".join(f"'{h}'" for h in comparison.trusted)
+            comparison.verdict += f" Among the hypotheses whose fits can carry a verdict ({names}): {sub.verdict}"
     return comparison
+
+
+def untrusted(fits, comparison):
+    """Hypotheses that keep ``comparison`` from a verdict: fit not converged, refits failed or Pareto k > :data:`K_BAD`."""
+    table = comparison.table
+    bad_k = set(table.hypothesis[table.n_bad_k > 0])
+    return set(_fit_problems(fits)) | set(comparison.refit_problems) | bad_k
+
+
+def trusted(fits, comparison):
+    """The hypotheses of ``comparison`` (best first) whose fits and LOO can carry a verdict."""
+    bad = untrusted(fits, comparison)
+    return [h for h in comparison.table.hypothesis if h not in bad]
+
+
+def among_trusted(comparison):
+    """The comparison of :attr:`Comparison.trusted` alone, by the same rule.
+
+    When one hypothesis's fit cannot be trusted, the rest can still be
+    compared with each other: e.g. on the demo's OCV spectra the ``mixed``
+    fit (divergent transitions where the film's drift hides behind a small
+    ionic share) leaves ``charge_transfer`` against ``film``. Its verdict is
+    about those hypotheses only, and is reported as such.
+    """
+    loos = {h: comparison.loo[h] for h in comparison.trusted}
+    sub = combine(loos, experiment=comparison.experiment, unit=comparison.unit, rule=comparison.rule,
+                  refits={h: n for h, n in comparison.refits.items() if h in loos})
+    return sub
 
 
 def _fit_problems(fits):

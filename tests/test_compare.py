@@ -194,6 +194,21 @@ def test_unreliable_instead_of_preferred_when_the_winner_is_flagged(problem):
         assert c.table.set_index("hypothesis").loc["right", "verdict"].startswith("best; unreliable: ")
 
 
+def test_an_unreliable_comparison_still_compares_the_hypotheses_whose_fits_can_carry_a_verdict():
+    fits = {"flagged": _fake_fit("flagged", 0.0, seed=1, divergences=40),
+            "right": _fake_fit("right", 0.02, seed=2), "wrong": _fake_fit("wrong", 1.0, seed=3)}
+    c = compare.compare(fits)
+    assert c.decision == "unreliable" and c.trusted == ["right", "wrong"] and c.trusted_decision == "preferred"
+    assert c.verdict.startswith("UNRELIABLE: fit of 'flagged' not converged")
+    assert "Among the hypotheses whose fits can carry a verdict ('right', 'wrong'): 'right' is preferred" in c.verdict
+    assert c.table.weight.isna().all()  # no weights for the whole comparison
+    tied = {**fits, "wrong": _fake_fit("wrong", 0.021, seed=3)}
+    c = compare.compare(tied)
+    assert c.trusted_decision == "indistinguishable" and "cannot tell 'right' apart from 'wrong'" in c.verdict
+    alone = compare.compare({"flagged": fits["flagged"], "right": fits["right"]})  # one trusted fit: nothing to add
+    assert alone.trusted == ["right"] and not alone.trusted_decision and "Among" not in alone.verdict
+
+
 def _with_outside_spectrum(tree, *, seed, noise):
     """``tree`` with one outside spectrum of 30 points (Re+Im) fitted with noise sd ``noise`` (data sd 0.1)."""
     rng = np.random.default_rng(seed)
