@@ -293,7 +293,8 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
             sub = among_trusted(comparison)
             comparison.trusted_decision = sub.decision
             names = ", ".join(f"'{h}'" for h in comparison.trusted)
-            comparison.verdict += f" Among the hypotheses whose fits can carry a verdict ({names}): {sub.verdict}"
+            comparison.verdict += (f" Among the hypotheses whose fits can carry a verdict ({names}): "
+                                   f"{sub.verdict[0].lower()}{sub.verdict[1:]}")
     return comparison
 
 
@@ -557,15 +558,20 @@ class Refits(SamplingWrapper):
         return masks, idx
 
     def sample(self, modified_observed_data):
+        """One refit; sampled once more with smaller steps (as :func:`mgbayes.inference.fit` does) when it clearly failed."""
         from . import diagnostics, sampler
 
         own, outside = modified_observed_data
-        idata = sampler.sample(self._model(own, outside), rng=self.rng, **self.settings)
+        model = self._model(own, outside)
         left = sorted({*np.unique(self.index[own]).tolist(),
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
+        n_draws = self.settings["draws"] * self.settings["chains"]
+        idata = sampler.sample(model, rng=self.rng, **self.settings)
+        if diagnostics.check(idata, label).failed(n_draws):
+            idata = sampler.sample(model, rng=self.rng, **sampler.retry_settings(self.settings))
         report = diagnostics.warn_if_failed(idata, label)
-        if report.failed(idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]):
+        if report.failed(n_draws):
             self.problems.append(f"refit without unit(s) {left}: {report.text()}")
         return idata
 

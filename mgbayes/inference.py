@@ -31,7 +31,7 @@ from .backend import namespace
 from .errors import HypothesisError, MgbayesError
 from .hypotheses import PER_PART
 from .observations import check_kind, observe
-from .sampler import density, resolve_sampler, sample
+from .sampler import density, resolve_sampler, retry_settings, sample
 
 #: Draws from the prior in the ``prior`` and ``prior_predictive`` groups (one chain).
 PRIOR_DRAWS = 500
@@ -419,7 +419,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
                   or int(idata.attrs["modes_disagree"]) or idata.attrs["divergences"] > diagnostics.DIVERGENCES_HANDFUL)
         if not failed:
             break
-        settings = {**settings, "tune": 2 * tune, "target_accept": max(target_accept, 0.97)}
+        settings = retry_settings(settings)
     if not int(idata.attrs["converged"]):
         warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)
     return idata

@@ -72,6 +72,16 @@ EXACT_ARITHMETIC = {"numba__fastmath": False}
 BLAS_THREADS = 1
 
 
+#: The second fit after a failed one (see :func:`retry_settings`) asks for acceptance at least this high.
+RETRY_TARGET_ACCEPT = 0.97
+
+
+def retry_settings(settings):
+    """NUTS ``settings`` for a second fit after divergent transitions: smaller steps, twice the tuning."""
+    return {**settings, "tune": 2 * settings["tune"],
+            "target_accept": max(settings.get("target_accept", 0.9), RETRY_TARGET_ACCEPT)}
+
+
 def resolve_sampler(nuts_sampler=None):
     """The NUTS backend to use: the one asked for, else ``"pymc"``.
 

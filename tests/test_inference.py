@@ -161,6 +161,31 @@ def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, mon
     np.testing.assert_array_equal(draws[1], draws[2])
 
 
+def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_steps(monkeypatch):
+    from mgbayes import sampler
+
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, seed=0)
+    calls, sample = [], sampler.sample
+    monkeypatch.setattr(sampler, "sample", lambda model, **kw: calls.append(kw) or sample(model, **kw))
+    check = diagnostics.check
+
+    def first_failed(idata, name="fit", **kw):  # the first refit reports divergences in 2 % of its draws
+        report = check(idata, name, **kw)
+        if len(calls) == 1:
+            report.divergences = 20
+        return report
+
+    monkeypatch.setattr(diagnostics, "check", first_failed)
+    wrapper = compare.Refits(h, data, unit="point", draws=250, tune=100, chains=2, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", diagnostics.ConvergenceWarning)
+        wrapper.sample(wrapper.sel_observations([1])[0])
+    assert [(c["tune"], c.get("target_accept", 0.9)) for c in calls] == [(100, 0.9), (200, 0.97)]
+    assert not wrapper.problems  # the second refit stands, and did not fail
+
+
 def test_refits_with_outside_evidence_share_one_model_and_move_only_its_masks(tmp_path, monkeypatch):
     """Leaving out an outside spectrum changes a mask input of one compiled density, as a model built without it would."""
     monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
