@@ -570,9 +570,10 @@ class Refits(SamplingWrapper):
         idata = sampler.sample(model, rng=self.rng, **self.settings)
         if diagnostics.check(idata, label).failed(n_draws):
             idata = sampler.sample(model, rng=self.rng, **sampler.retry_settings(self.settings))
-        report = diagnostics.warn_if_failed(idata, label)
+        report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
         if report.failed(n_draws):
-            self.problems.append(f"refit without unit(s) {left}: {report.text()}")
+            self.problems.append(f"without {self.unit} unit(s) {left}: R-hat {report.rhat_max:.3f}, "
+                                 f"{report.divergences} divergent transitions")
         return idata
 
     def _model(self, own, outside):

@@ -1,5 +1,6 @@
 """Sampling: real dummy cells against least squares, posterior recovery, results files."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -161,7 +162,8 @@ def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, mon
     np.testing.assert_array_equal(draws[1], draws[2])
 
 
-def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_steps(monkeypatch):
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_steps(monkeypatch, failures):
     from mgbayes import sampler
 
     h = circuit_hypothesis("R0-p(R1,C1)")
@@ -171,19 +173,24 @@ def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_s
     monkeypatch.setattr(sampler, "sample", lambda model, **kw: calls.append(kw) or sample(model, **kw))
     check = diagnostics.check
 
-    def first_failed(idata, name="fit", **kw):  # the first refit reports divergences in 2 % of its draws
+    def failing(idata, name="fit", **kw):  # the first `failures` refits report divergences in 2 % of their draws
         report = check(idata, name, **kw)
-        if len(calls) == 1:
+        if len(calls) <= failures:
             report.divergences = 20
         return report
 
-    monkeypatch.setattr(diagnostics, "check", first_failed)
+    monkeypatch.setattr(diagnostics, "check", failing)
     wrapper = compare.Refits(h, data, unit="point", draws=250, tune=100, chains=2, rng=np.random.default_rng(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", diagnostics.ConvergenceWarning)
         wrapper.sample(wrapper.sel_observations([1])[0])
     assert [(c["tune"], c.get("target_accept", 0.9)) for c in calls] == [(100, 0.9), (200, 0.97)]
-    assert not wrapper.problems  # the second refit stands, and did not fail
+    if failures == 1:
+        assert not wrapper.problems  # the second refit stands, and did not fail
+    else:  # one short line per failed refit (the whole diagnosis went to the log)
+        assert len(wrapper.problems) == 1
+        assert re.fullmatch(r"without point unit\(s\) \[1\]: R-hat \d\.\d{3}, 20 divergent transitions",
+                            wrapper.problems[0])
 
 
 def test_refits_with_outside_evidence_share_one_model_and_move_only_its_masks(tmp_path, monkeypatch):
