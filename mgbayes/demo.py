@@ -116,6 +116,8 @@ def make_polysulfide_demo(out_dir=DEMO_DIR):
 #: 0.5-1.5 h); 470 mV of film overpotential before (plus R_u j); Butler-Volmer charge transfer and
 #: 12 Ohm cm2 of uncompensated resistance after (73, 112, 165 and 280 mV at 0.3, 1, 3 and
 #: 10 mA cm-2; the paper: 94, 84, 150, 310 mV).
+#: The hypothesis that generates the stripping transients (the study's ``truth``).
+STRIPPING_TRUTH = "time_controlled"
 STRIPPING_PARAMETERS = {
     "t_act_h_mu": 0.9, "t_act_h_sd": 0.35, "t_act_h_z": np.array([0.3, -1.0, 0.7, -0.4]),
     "width_h": 0.03,
@@ -145,7 +147,7 @@ def make_stripping_demo(path=DEMO_DIR / "stripping_transients.csv"):
     """Simulate the stripping transients (3 h, 120 points each) and write them as CSV."""
     from .data import Transient
 
-    h = hypotheses.load(hypotheses.MODELS_DIR / "stripping_activation" / "time_controlled.toml")
+    h = hypotheses.load(hypotheses.MODELS_DIR / "stripping_activation" / f"{STRIPPING_TRUTH}.toml")
     clean = simulate.transients(h, STRIPPING_PARAMETERS, current_densities_mA_cm2=STRIPPING_CURRENTS,
                                 duration_h=3.0, points=120, noise_V=0.0, seed=0, cell="synthetic")
     rng = np.random.default_rng(STRIPPING_SEED)

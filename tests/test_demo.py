@@ -72,6 +72,15 @@ def test_paper_study_names_truth_unit_evidence_and_stated_numbers():
     assert study.spectra_only(s, ocv["ocv_drift_with_Re"]) is ocv["ocv_drift"]
 
 
+def test_every_experiment_on_simulated_demo_data_names_the_hypothesis_that_made_them():
+    s = study.load_study(demo.STUDY)
+    simulated = [e for e in s.experiments if demo.DEMO_DIR.resolve() in e.data_path.parents]
+    assert {e.name for e in simulated} == {"ocv_drift", "ocv_drift_with_Re", "stripping_activation"}
+    truth = {e.name: e.truth for e in simulated}
+    assert truth == {"ocv_drift": demo.OCV_TRUTH, "ocv_drift_with_Re": demo.OCV_TRUTH,
+                     "stripping_activation": demo.STRIPPING_TRUTH}
+
+
 def test_drift_series_are_compared_per_spectrum_unless_asked(tmp_path):
     assert study.load_study(write_demo_ocv_study(tmp_path, "")).experiments[0].unit == "spectrum"
     assert study.load_study(write_demo_ocv_study(tmp_path, 'unit = "point"')).experiments[0].unit == "point"
