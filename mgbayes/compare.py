@@ -321,9 +321,8 @@ def among_trusted(comparison):
     about those hypotheses only, and is reported as such.
     """
     loos = {h: comparison.loo[h] for h in comparison.trusted}
-    sub = combine(loos, experiment=comparison.experiment, unit=comparison.unit, rule=comparison.rule,
-                  refits={h: n for h, n in comparison.refits.items() if h in loos})
-    return sub
+    return combine(loos, experiment=comparison.experiment, unit=comparison.unit, rule=comparison.rule,
+                   refits={h: n for h, n in comparison.refits.items() if h in loos})
 
 
 def _fit_problems(fits):

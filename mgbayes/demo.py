@@ -111,13 +111,13 @@ def make_polysulfide_demo(out_dir=DEMO_DIR):
 
 # --- Stripping transients ------------------------------------------------------------
 
+#: The hypothesis that generates the stripping transients (the study's ``truth``).
+STRIPPING_TRUTH = "time_controlled"
 #: Generating values (models/stripping_activation/time_controlled.toml): activation after
 #: 0.9 h for a typical cell, scattering between cells (0.63-1.15 h here; the paper reports
 #: 0.5-1.5 h); 470 mV of film overpotential before (plus R_u j); Butler-Volmer charge transfer and
 #: 12 Ohm cm2 of uncompensated resistance after (73, 112, 165 and 280 mV at 0.3, 1, 3 and
 #: 10 mA cm-2; the paper: 94, 84, 150, 310 mV).
-#: The hypothesis that generates the stripping transients (the study's ``truth``).
-STRIPPING_TRUTH = "time_controlled"
 STRIPPING_PARAMETERS = {
     "t_act_h_mu": 0.9, "t_act_h_sd": 0.35, "t_act_h_z": np.array([0.3, -1.0, 0.7, -0.4]),
     "width_h": 0.03,
