@@ -279,16 +279,18 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
                       "or use a coarser unit", ParetoKWarning, stacklevel=3)
     comparison = Comparison(experiment if label is None else label, unit, table, "", loos, refits, rule,
                             refit_problems=refit_problems or {})
-    comparison.reasons = reasons(fits or {}, comparison)
-    comparison.decision = decide(fits or {}, comparison)
-    for h, problems in _fit_problems(fits or {}).items():
+    fit_problems = _fit_problems(fits or {})  # convergence checks of every fit, once
+    comparison.reasons = _reasons(fit_problems, comparison)
+    comparison.decision = _decision(comparison.reasons, table)
+    for h, problems in fit_problems.items():
         rows = table.hypothesis == h  # what the ELPD says, then why it cannot be trusted
         table.loc[rows, "verdict"] = table.loc[rows, "verdict"] + "; unreliable: " + ", ".join(problems)
     if comparison.decision != "preferred":
         table["weight"] = np.nan  # no weights where the data cannot tell the hypotheses apart, or cannot be trusted
     comparison.verdict = verdict(table, decision=comparison.decision, reasons=comparison.reasons)
     if comparison.decision == "unreliable":
-        comparison.trusted = trusted(fits or {}, comparison)
+        untrusted = set(fit_problems) | set(comparison.refit_problems) | set(table.hypothesis[table.n_bad_k > 0])
+        comparison.trusted = [h for h in table.hypothesis if h not in untrusted]
         if len(comparison.trusted) >= 2:
             sub = among_trusted(comparison)
             comparison.trusted_decision = sub.decision
@@ -296,19 +298,6 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
             comparison.verdict += (f" Among the hypotheses whose fits can carry a verdict ({names}): "
                                    f"{sub.verdict[0].lower()}{sub.verdict[1:]}")
     return comparison
-
-
-def untrusted(fits, comparison):
-    """Hypotheses that keep ``comparison`` from a verdict: fit not converged, refits failed or Pareto k > :data:`K_BAD`."""
-    table = comparison.table
-    bad_k = set(table.hypothesis[table.n_bad_k > 0])
-    return set(_fit_problems(fits)) | set(comparison.refit_problems) | bad_k
-
-
-def trusted(fits, comparison):
-    """The hypotheses of ``comparison`` (best first) whose fits and LOO can carry a verdict."""
-    bad = untrusted(fits, comparison)
-    return [h for h in comparison.table.hypothesis if h not in bad]
 
 
 def among_trusted(comparison):
@@ -343,7 +332,12 @@ def _fit_problems(fits):
 
 def reasons(fits, comparison):
     """Why the verdict of ``comparison`` cannot be trusted, in words (empty when it can); see :func:`decide`."""
-    out = [f"fit of '{h}' not converged ({'; '.join(p)})" for h, p in _fit_problems(fits).items()]
+    return _reasons(_fit_problems(fits), comparison)
+
+
+def _reasons(fit_problems, comparison):
+    """:func:`reasons`, from the fits' problems (:func:`_fit_problems`)."""
+    out = [f"fit of '{h}' not converged ({'; '.join(p)})" for h, p in fit_problems.items()]
     out += [f"exact LOO refits of '{h}' failed ({'; '.join(p)})" for h, p in comparison.refit_problems.items()]
     table = comparison.table
     for h, n, k in zip(table.hypothesis, table.n_bad_k, table.pareto_k_max):
@@ -374,9 +368,14 @@ def decide(fits, comparison):
         ``"preferred"`` when the best hypothesis beats every other by the rule
         (:func:`distinguishable`), else ``"indistinguishable"``.
     """
-    if reasons(fits, comparison):
+    return _decision(reasons(fits, comparison), comparison.table)
+
+
+def _decision(reasons, table):
+    """:func:`decide`, from the :func:`reasons` and the comparison table."""
+    if reasons:
         return "unreliable"
-    rest = comparison.table.iloc[1:]
+    rest = table.iloc[1:]
     if len(rest) and all(distinguishable(d, s) for d, s in zip(rest.elpd_diff, rest.dse)):
         return "preferred"
     return "indistinguishable"
@@ -567,9 +566,10 @@ class Refits(SamplingWrapper):
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
         n_draws = self.settings["draws"] * self.settings["chains"]
         idata = sampler.sample(model, rng=self.rng, **self.settings)
-        if diagnostics.check(idata, label).failed(n_draws):
+        report = diagnostics.check(idata, label)
+        if report.failed(n_draws):
             idata = sampler.sample(model, rng=self.rng, **sampler.retry_settings(self.settings))
-        report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
+            report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
         if report.failed(n_draws):
             self.problems.append(f"without {self.unit} unit(s) {left}: R-hat {report.rhat_max:.3f}, "
                                  f"{report.divergences} divergent transitions")
