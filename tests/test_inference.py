@@ -48,7 +48,10 @@ def test_dummy_cell_posterior_agrees_with_least_squares(name):
 @pytest.mark.slow
 def test_loo_does_not_prefer_a_needlessly_complex_circuit():
     spectrum = io.read(FILES / "Circuit1_EIS_1.z")
-    results = {text: inference.fit(circuit_hypothesis(text), spectrum, draws=500, tune=700, chains=2, random_seed=2)
+    # The second arc of the complex circuit is not identified (the arcs can swap and either can vanish), so its
+    # chains disagree whatever the step size: no second fit (it cost 50 s), the claim is about LOO's penalty.
+    results = {text: inference.fit(circuit_hypothesis(text), spectrum, draws=500, tune=700, chains=2, random_seed=2,
+                                   retry=False)
                for text in ("R0-p(R1,C1)", "R0-p(R1,C1)-p(R2,C2)")}
     c = compare.compare(results)
     complex_row = c.table.set_index("hypothesis").loc["R0-p(R1,C1)-p(R2,C2)"]
