@@ -33,6 +33,19 @@ A hypothesis file declares one physical explanation of one kind of measurement::
     model = "proportional"          # proportional | student_t | absolute | composite | composite_student_t
     sigma = { dist = "halfnormal", sigma = 0.05 }
 
+    [coordinates]                   # optional: how NUTS moves, not what the model says
+    sampled = ["u", "v"]            # sampled instead of the parameters defined below
+    a = "exp(u)"                    # formulas in order: of the sampled names, earlier
+    b = "exp(v - u) / t_max"        # formulas, constants and t_max (latest time, h)
+
+``[coordinates]`` samples some parameters through other variables where
+their posterior has a shape NUTS cannot follow (a wall that is exponential
+in the parameters' own coordinates). It leaves the model unchanged: the
+parameters it defines (``a``, ``b``: as many as there are sampled names,
+each with its prior in ``[priors]``) keep that prior, and mgbayes adds the
+log-determinant of the Jacobian of the map, so the posterior is the one
+sampled without it. The other formulas are intermediate steps.
+
 Noise models (standard deviation of each observed value, Re and Im of an
 impedance alike): ``proportional`` sigma·|Z|; ``absolute`` sigma;
 ``student_t`` sigma·|Z| with Student-t errors (``nu`` degrees of freedom);
@@ -92,7 +105,11 @@ DEFAULT_NOISE_PRIORS = {
                             "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
 }
 _KEYS = {"name", "family", "kind", "title", "physics", "circuit", "response", "drift",
-         "transform", "priors", "hierarchy", "noise", "derived"}
+         "transform", "priors", "hierarchy", "noise", "derived", "coordinates"}
+#: Data quantities that ``[coordinates]`` formulas may use besides the sampled names (see :func:`coordinate_inputs`).
+COORDINATE_INPUTS = ("t_max",)
+#: At most this many sampled coordinates in one hypothesis (the Jacobian's determinant is written out)
+MAX_COORDINATES = 3
 
 #: Where the shipped hypotheses live (the repository's ``models/``; package data in a wheel).
 MODELS_DIR = resources.models_dir()
@@ -128,6 +145,8 @@ class Hypothesis:
     evidence: tuple = field(default=(), repr=False)
     #: hard bounds on named quantities from outside information: name -> {"lower"/"upper": value}
     bounds: dict = field(default_factory=dict)
+    #: the sampler's coordinates: {"sampled": (names...), "formulas": {name: text}} or empty
+    coordinates: dict = field(default_factory=dict)
 
     # -- structure ---------------------------------------------------------
     @property
@@ -191,6 +210,11 @@ class Hypothesis:
                     )
             known.add(name)
         return order
+
+    def replaced(self):
+        """Parameters sampled through ``[coordinates]`` (their prior stays; they are not sampled themselves)."""
+        formulas = self.coordinates.get("formulas", {})
+        return [n for n in self.free_parameters() if n in formulas]
 
     def _resolvable(self):
         names = set(self.needed()) | set(self.transform) | set(self.drift) | set(self.inputs)
@@ -488,6 +512,8 @@ def from_table(table, *, path=None, text="", priors=None, information=None):
     _read_derived(h, table.get("derived", {}), where)
     h.prior_table()  # checks names, cycles and missing priors early
     _check_priors_used(h, table.get("priors", {}), where)
+    if "coordinates" in table:
+        _read_coordinates(h, table["coordinates"], where)
     return h
 
 
@@ -548,6 +574,48 @@ def _read_model(h, table, where):
         h.hierarchy[name] = {"scale": scale, "sd": Prior.from_table(spec["sd"], where=f"{where} [hierarchy.{name}.sd]")}
         if centred:  # only when set, so existing hypotheses keep their fingerprint
             h.hierarchy[name]["centred"] = True
+
+
+def _read_coordinates(h, table, where):
+    """Check and store ``[coordinates]`` (see the module docstring)."""
+    where = f"{where} [coordinates]"
+    sampled = table.get("sampled") if isinstance(table, dict) else None
+    if not isinstance(sampled, list) or not sampled or not all(isinstance(n, str) for n in sampled):
+        raise HypothesisError(f'{where}: expected sampled = ["u", ...] and one formula per parameter they replace')
+    if len(sampled) > MAX_COORDINATES:
+        raise HypothesisError(f"{where}: {len(sampled)} sampled names; at most {MAX_COORDINATES} parameters can be "
+                              "sampled in other coordinates")
+    formulas = {k: v for k, v in table.items() if k != "sampled"}
+    taken = set(h.free_parameters()) | set(h.transform) | set(h.drift) | set(h.derived) | set(h.inputs)
+    known = set(COORDINATE_INPUTS)
+    for name in sampled:
+        check_name(name, what="sampled coordinate", where=where)
+        if name in taken or name in formulas or name in known:
+            raise HypothesisError(f"{where}: sampled name {name!r} is already used; choose another")
+        known.add(name)
+    priors = h.prior_table()
+    for name, text in formulas.items():
+        if not isinstance(text, str):
+            raise HypothesisError(f"{where}: {name} = {text!r}; a formula is a string")
+        unknown = [n for n in expressions.parse(text, where=f"{where} {name}")[1] if n not in known]
+        if unknown:
+            raise HypothesisError(f"{where}: {name} = {text!r} uses {unknown}; a formula may use the sampled names, "
+                                  f"earlier formulas, constants and {', '.join(COORDINATE_INPUTS)}")
+        if name in taken and (name not in priors or priors[name].is_fixed or name in h.hierarchy):
+            raise HypothesisError(f"{where}: {name!r} is not a sampled parameter of the model (a transform, drift, "
+                                  "derived, fixed or per-cell quantity cannot be replaced)")
+        known.add(name)
+    replaced = [n for n in formulas if n in priors]
+    if len(replaced) != len(sampled):
+        raise HypothesisError(f"{where}: {len(sampled)} sampled name(s) {sampled} but {len(replaced)} parameter(s) "
+                              f"defined {replaced}; the map must be one to one (as many of each)")
+    h.coordinates = {"sampled": tuple(sampled), "formulas": formulas}
+
+
+def coordinate_inputs(inputs):
+    """Values of :data:`COORDINATE_INPUTS` from a data set's inputs (``t_max``: latest time in h, where there is a time)."""
+    t = inputs.get("t")
+    return {} if t is None else {"t_max": float(np.max(t))}
 
 
 def _read_priors(h, table, where):

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 
-from . import cache, circuits, diagnostics, hypotheses, units
+from . import cache, circuits, diagnostics, expressions, hypotheses, units
 from .backend import namespace
 from .errors import HypothesisError, MgbayesError
-from .hypotheses import PER_PART
+from .hypotheses import MAX_COORDINATES, PER_PART, coordinate_inputs
 from .observations import check_kind, observe
 from .sampler import density, resolve_sampler, retry_settings, sample
 
@@ -249,10 +250,11 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     check_kind(hypothesis, obs)
     priors = priors_for(hypothesis, obs) if priors is None else priors
+    replaced = hypothesis.replaced()
     with Model(coords=obs.coords) as model:
         free = {}
         for name, prior in priors.items():
-            if name.startswith("noise_"):
+            if name.startswith("noise_") or name in replaced:
                 continue
             per_cell = name.endswith("_z") and name[:-2] in hypothesis.hierarchy
             if per_cell and hypothesis.hierarchy[name[:-2]].get("centred"):
@@ -263,6 +265,8 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
         per_part = {"dims": "part"} if obs.kind == "impedance" else {}
         noise = {k[len("noise_"):]: p.to_pymc(k, **(per_part if k[len("noise_"):] in PER_PART else {}))
                  for k, p in priors.items() if k.startswith("noise_")}
+        if replaced:
+            free.update(sampled_coordinates(hypothesis, priors, obs))
         inputs = {k: pt.as_tensor_variable(v) for k, v in obs.inputs.items()}
         resolved = hypothesis.resolve(free, inputs, cell_index=obs.cell_index)
         mu = obs.predict(hypothesis, resolved)
@@ -290,6 +294,50 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares, ev.exclude) for ev in hypothesis.evidence]
     model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable, *evidence)
     return model, obs
+
+
+def sampled_coordinates(hypothesis, priors, obs):
+    """The parameters a hypothesis's ``[coordinates]`` replaces, as functions of the variables NUTS samples.
+
+    The sampled variables are flat; the replaced parameters are
+    deterministic functions of them, and a ``pm.Potential`` adds their prior
+    densities and ``log |det J|`` of the map (sampled → replaced), so the
+    posterior of the model is the one sampled without the map. Returns
+    name → replaced parameter.
+    """
+    spec, where = hypothesis.coordinates, f"{hypothesis.path or hypothesis.name} [coordinates]"
+    sampled = [pm.Flat(name) for name in spec["sampled"]]
+    values = {**coordinate_inputs(obs.inputs), **{v.name: v for v in sampled}}
+    for name, text in spec["formulas"].items():
+        missing = [n for n in expressions.parse(text)[1] if n not in values]
+        if missing:
+            raise HypothesisError(f"{where}: {name} = {text!r} needs {missing}, which these data do not have")
+        values[name] = expressions.evaluate(text, values, where=where)
+    replaced = hypothesis.replaced()
+    jacobian = [pytensor.grad(values[name], sampled, disconnected_inputs="ignore") for name in replaced]
+    log_det = pt.log(pt.abs(determinant(jacobian)))
+    pm.Potential("coordinates_prior", sum(priors[name].logp(values[name]) for name in replaced) + log_det)
+    return {name: pm.Deterministic(name, values[name]) for name in replaced}
+
+
+def determinant(rows):
+    """Determinant of a 1×1, 2×2 or 3×3 matrix given as rows of scalars, in plain arithmetic.
+
+    LAPACK's (``pt.linalg.det``) raises on a singular or non-finite matrix
+    and its gradient inverts the matrix; where a mode search or a
+    trajectory strays, this one gives 0, inf or NaN, which the sampler
+    treats as no density.
+    """
+    match len(rows):
+        case 1:
+            return rows[0][0]
+        case 2:
+            (a, b), (c, d) = rows
+            return a * d - b * c
+        case 3:
+            (a, b, c), (d, e, f), (g, h, i) = rows
+            return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    raise ValueError(f"{len(rows)} coordinates; at most {MAX_COORDINATES}")
 
 
 def centred_offsets(base, spec, free):
@@ -508,6 +556,9 @@ def draw_values(hypothesis, obs, posterior, priors):
         values = {n: v[:, :, None] if v.shape[1:] == (1,) else v for n, v in values.items()}
     fixed = {n: np.asarray(p.args["value"]) for n, p in priors.items() if p.is_fixed and not n.startswith("noise_")}
     noise = posterior_values(posterior, [n for n in priors if n.startswith("noise_")])
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    noise.update({n: np.full((n_draws, 1), p.args["value"]) for n, p in priors.items()  # a known noise scale
+                  if n.startswith("noise_") and p.is_fixed})
     return values, fixed, noise
 
 
@@ -611,6 +662,7 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     idata["constant_data"] = _constant_data(obs)
     _add_prior(idata, hypothesis, obs, priors, random_seed)
     label_units(idata, units.units(hypothesis, obs.unit), hypothesis.observed_name, obs.unit)
+    _mark_coordinates(idata, hypothesis)
     attrs = provenance(hypothesis, obs, sampler)
     report = diagnostics.check(idata, hypothesis.name)
     attrs["diagnostics"] = report.text()
@@ -620,6 +672,16 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     attrs["modes_disagree"] = int(report.logp_gap > 0 or report.mode_gap > 0)
     idata.attrs.update(attrs)
     return idata
+
+
+def _mark_coordinates(idata, hypothesis):
+    """Mark the variables of ``[coordinates]`` in the posterior: NUTS moved in them, the tables show the parameters."""
+    sampled = hypothesis.coordinates.get("sampled", ())
+    if sampled:
+        ds = idata["posterior"].to_dataset()
+        for name in sampled:
+            ds[name].attrs["role"] = units.COORDINATE_ROLE
+        idata["posterior"] = ds
 
 
 def _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw):

@@ -92,6 +92,31 @@ class Prior:
             case "fixed":
                 return pt.as_tensor_variable(a["value"])
 
+    def logp(self, value):
+        """Log density at ``value`` (a PyTensor expression), in the parameter's own units.
+
+        What :meth:`to_pymc` adds to the model when the parameter is sampled
+        itself; used where it is sampled in other coordinates
+        (:mod:`mgbayes.hypotheses`, ``[coordinates]``).
+        """
+        a = self.args
+        match self.dist:
+            case "lognormal":
+                return pm.logp(pm.LogNormal.dist(mu=np.log(a["median"]), sigma=a["sd_log"]), value)
+            case "loguniform":
+                inside = (value >= a["lower"]) & (value <= a["upper"])
+                return pt.switch(inside, -pt.log(value) - np.log(np.log(a["upper"] / a["lower"])), -np.inf)
+            case "normal":
+                return pm.logp(pm.Normal.dist(mu=a["mu"], sigma=a["sigma"]), value)
+            case "halfnormal":
+                return pm.logp(pm.HalfNormal.dist(sigma=a["sigma"]), value)
+            case "uniform":
+                return pm.logp(pm.Uniform.dist(lower=a["lower"], upper=a["upper"]), value)
+            case "beta":
+                return pm.logp(pm.Beta.dist(alpha=a["alpha"], beta=a["beta"]), value)
+            case "fixed":
+                raise ValueError("a fixed parameter has no density")
+
     def sample(self, rng, size=None):
         """Draw from the prior with NumPy."""
         a = self.args

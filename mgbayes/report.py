@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .files import write_atomic  # noqa: F401 - the one atomic writer, importable from here as before
+from .units import COORDINATE_ROLE
 
 __all__ = [
     "parameter_table", "convergence_table", "write_table", "write_report", "by_label",
@@ -144,7 +145,8 @@ def parameter_table(idata, *, time_resolved=False, var_names=None, prob=PROB):
     var_names : list of str, optional
         Only these variables (in this order). By default every free
         parameter, resolved and derived quantity except standardised
-        hierarchical offsets (``*_z``).
+        hierarchical offsets (``*_z``) and the sampler's own coordinates
+        (a hypothesis's ``[coordinates]``).
     prob : float
         Credible mass of the equal-tailed interval (0.94: columns
         ``q3%``, ``q97%``).
@@ -190,7 +192,8 @@ def parameter_table(idata, *, time_resolved=False, var_names=None, prob=PROB):
 
 
 def _is_offset(name, da):
-    return name.endswith("_z") and "cell" in da.dims
+    """A standardised hierarchical offset or a sampler coordinate: not a parameter a table reports."""
+    return name.endswith("_z") and "cell" in da.dims or da.attrs.get("role") == COORDINATE_ROLE
 
 
 def _row(label, name, time_h, unit, da, q):

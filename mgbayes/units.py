@@ -45,6 +45,10 @@ def per_area(unit, area):
     return unit
 
 
+#: ``attrs["role"]`` of a sampler coordinate (a hypothesis's ``[coordinates]``) in a posterior: tables leave it out
+COORDINATE_ROLE = "sampler coordinate"
+
+
 def units(hypothesis, data_unit):
     """Name → unit of every parameter, drift/hierarchy parameter, transform, derived and noise quantity.
 
@@ -92,6 +96,8 @@ def units(hypothesis, data_unit):
     known.setdefault("noise_nu", "1")
     for name in h.free_parameters():
         known.setdefault(name, by_symbol(name, h.kind, area))
+    for name in h.coordinates.get("sampled", ()):  # the sampler's own coordinates ([coordinates])
+        known.setdefault(name, "1")
     for name, unit in list(known.items()):  # a loguniform prior's sampled logarithm
         known.setdefault(f"{name}_log", f"log({unit})" if unit not in ("", "1") else "1")
     return known

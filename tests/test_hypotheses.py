@@ -81,6 +81,41 @@ def test_bad_files_raise_with_file_and_key(tmp_path, extra, fragment):
     assert str(path) in str(err.value)
 
 
+COORDINATES = "[priors]\nR_ct = { dist = 'lognormal', median = 1e4, sd_log = 1 }\nR_el = { dist = 'lognormal', median = 10, sd_log = 1 }\n"
+
+
+@pytest.mark.parametrize(
+    "block, fragment",
+    [
+        ("a = 'exp(u)'\n", "expected sampled = ["),
+        ("sampled = ['u']\nR_ct = 'exp(u) * R_el'\n", "uses ['R_el']"),
+        ("sampled = ['u', 'v']\nR_ct = 'exp(u + v)'\n", "2 sampled name(s) ['u', 'v'] but 1 parameter(s)"),
+        ("sampled = ['R_el']\nR_ct = 'exp(R_el)'\n", "sampled name 'R_el' is already used"),
+        ("sampled = ['u']\nR_ct = 'exp(u)'\nCPE_dl_P = 'u'\n", "1 sampled name(s) ['u'] but 2"),
+        ("sampled = ['u']\nR_ct = 5\n", "a formula is a string"),
+    ],
+)
+def test_bad_coordinates_raise_with_file_and_key(tmp_path, block, fragment):
+    path = write(tmp_path, BASE + COORDINATES + "[coordinates]\n" + block)
+    with pytest.raises(HypothesisError) as err:
+        hypotheses.load(path)
+    assert fragment in str(err.value) and "[coordinates]" in str(err.value) and str(path) in str(err.value)
+
+
+def test_mixed_film_coordinates_map_onto_the_loss_the_spectra_see():
+    """``mixed``'s [coordinates]: film_loss is the film's conductance lost by t_max, film_split runs along it."""
+    h = hypotheses.load(OCV / "mixed.toml")
+    assert h.replaced() == ["ln_Rion_Re", "R_ion_rate"] and h.priors["ln_Rion_Re"].dist == "normal"
+    z, split = np.meshgrid(np.linspace(-8, 3000, 7), np.linspace(-4, 14, 7))
+    values = {"film_loss_z": z, "film_split": split, "t_max": 20.0}
+    for name, text in h.coordinates["formulas"].items():
+        values[name] = expressions.evaluate(text, values)
+    x, rt = values["ln_Rion_Re"], values["R_ion_rate"] * 20.0
+    loss = 1 / (1 + np.exp(x)) * rt / (1 + rt)  # ionic share at t = 0 times the share of it lost
+    np.testing.assert_allclose(loss, values["film_loss"], rtol=1e-9)
+    np.testing.assert_allclose(np.log(rt) + x, split, rtol=1e-9, atol=1e-9)
+
+
 def test_bad_circuit_in_file_names_position(tmp_path):
     path = write(tmp_path, BASE.replace("p(R_ct,CPE_dl)", "p(R_ct,CPE_dl"))
     with pytest.raises(HypothesisError, match="position 13"):

@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, simulate
+from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, report, simulate
 
 FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
 needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files not found at {FILES}")
@@ -58,6 +58,33 @@ def test_loo_does_not_prefer_a_needlessly_complex_circuit():
     simple_row = c.table.set_index("hypothesis").loc["R0-p(R1,C1)"]
     # the extra arc buys nothing: the simple circuit is best or the two are indistinguishable
     assert simple_row.verdict == "best" or complex_row.verdict == "best" and simple_row.verdict == "indistinguishable from best"
+
+
+def test_sampling_in_other_coordinates_keeps_the_prior():
+    """[coordinates] with a non-constant Jacobian: on data that say nothing the posterior is the stated prior.
+
+    R1 = 100 e^u and C1 = 1e-5 e^(v - u) have |det J| = R1 C1; without that term log R1 would sit 0.25
+    (half a prior sd) low.
+    """
+    table = {"name": "arc", "family": "dummy", "physics": "one arc", "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1},
+             "priors": {"R0": {"dist": "lognormal", "median": 10.0, "sd_log": 0.5},
+                        "R1": {"dist": "lognormal", "median": 100.0, "sd_log": 0.5},
+                        "C1": {"dist": "lognormal", "median": 1e-5, "sd_log": 0.5}},
+             "noise": {"model": "absolute", "sigma": 1e6},  # data that cannot inform the fit
+             "coordinates": {"sampled": ["u", "v"], "R1": "100 * exp(u)", "C1": "1e-5 * exp(v - u)"}}
+    h = hypotheses.from_table(table)
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, noise=0.0).spectra[0]
+    idata = inference.fit(h, data, draws=1000, tune=500, chains=2, random_seed=5)
+    post = idata["posterior"]
+    assert {"u", "v", "R1", "C1"} <= set(post.data_vars) and post["u"].attrs["unit"] == "1"
+    assert {"R1", "C1"} <= set(idata["prior"].data_vars) and {"R1", "C1"} <= set(idata["log_prior"].data_vars)
+    table = set(report.parameter_table(idata).parameter)
+    assert {"R0", "R1", "C1"} <= table and not {"u", "v"} & table  # the physical parameters, not the coordinates
+    for name, median in (("R1", 100.0), ("C1", 1e-5), ("R0", 10.0)):
+        x = np.log(post[name].values.ravel())
+        assert abs(x.mean() - np.log(median)) < 0.08, (name, x.mean() - np.log(median))
+        assert 0.45 < x.std() < 0.55, (name, x.std())
 
 
 def test_posterior_recovers_true_parameters(ct_fit):
