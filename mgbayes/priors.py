@@ -72,25 +72,32 @@ class Prior:
     def is_fixed(self):
         return self.dist == "fixed"
 
+    def _pymc(self):
+        """``(PyMC distribution, its arguments)`` of a prior sampled as itself (not loguniform or fixed)."""
+        a = self.args
+        match self.dist:
+            case "lognormal":
+                return pm.LogNormal, {"mu": np.log(a["median"]), "sigma": a["sd_log"]}
+            case "normal":
+                return pm.Normal, {"mu": a["mu"], "sigma": a["sigma"]}
+            case "halfnormal":
+                return pm.HalfNormal, {"sigma": a["sigma"]}
+            case "uniform":
+                return pm.Uniform, {"lower": a["lower"], "upper": a["upper"]}
+            case "beta":
+                return pm.Beta, {"alpha": a["alpha"], "beta": a["beta"]}
+
     def to_pymc(self, name, **kwargs):
         """Create the PyMC random variable ``name`` in the current model."""
         a = self.args
         match self.dist:
-            case "lognormal":
-                return pm.LogNormal(name, mu=np.log(a["median"]), sigma=a["sd_log"], **kwargs)
             case "loguniform":
                 log_value = pm.Uniform(f"{name}_log", np.log(a["lower"]), np.log(a["upper"]), **kwargs)
                 return pm.Deterministic(name, pt.exp(log_value), **kwargs)
-            case "normal":
-                return pm.Normal(name, mu=a["mu"], sigma=a["sigma"], **kwargs)
-            case "halfnormal":
-                return pm.HalfNormal(name, sigma=a["sigma"], **kwargs)
-            case "uniform":
-                return pm.Uniform(name, lower=a["lower"], upper=a["upper"], **kwargs)
-            case "beta":
-                return pm.Beta(name, alpha=a["alpha"], beta=a["beta"], **kwargs)
             case "fixed":
                 return pt.as_tensor_variable(a["value"])
+        distribution, arguments = self._pymc()
+        return distribution(name, **arguments, **kwargs)
 
     def logp(self, value):
         """Log density at ``value`` (a PyTensor expression), in the parameter's own units.
@@ -99,23 +106,15 @@ class Prior:
         itself; used where it is sampled in other coordinates
         (:mod:`mgbayes.hypotheses`, ``[coordinates]``).
         """
-        a = self.args
+        a, value = self.args, pt.as_tensor_variable(value)
         match self.dist:
-            case "lognormal":
-                return pm.logp(pm.LogNormal.dist(mu=np.log(a["median"]), sigma=a["sd_log"]), value)
             case "loguniform":
                 inside = (value >= a["lower"]) & (value <= a["upper"])
                 return pt.switch(inside, -pt.log(value) - np.log(np.log(a["upper"] / a["lower"])), -np.inf)
-            case "normal":
-                return pm.logp(pm.Normal.dist(mu=a["mu"], sigma=a["sigma"]), value)
-            case "halfnormal":
-                return pm.logp(pm.HalfNormal.dist(sigma=a["sigma"]), value)
-            case "uniform":
-                return pm.logp(pm.Uniform.dist(lower=a["lower"], upper=a["upper"]), value)
-            case "beta":
-                return pm.logp(pm.Beta.dist(alpha=a["alpha"], beta=a["beta"]), value)
             case "fixed":
                 raise ValueError("a fixed parameter has no density")
+        distribution, arguments = self._pymc()
+        return pm.logp(distribution.dist(**arguments), value)
 
     def sample(self, rng, size=None):
         """Draw from the prior with NumPy."""
