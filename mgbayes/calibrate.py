@@ -201,6 +201,8 @@ def fit_replicate(hypothesis, obs, priors, values, *, sampler, seed, start=None)
     The same fit as ``mgbayes run`` makes (mode search, NUTS, one retry when
     the chains clearly failed), chains one after another (``cores=1``);
     ``start`` (from :func:`warm_start`) is where the mode search begins.
+    The result is ``light`` (:func:`mgbayes.inference.fit`): what LOO, the
+    verdict's gate and SBC ranks read, without predictive or derived groups.
     """
     model, design = compiled(hypothesis, obs, priors)
     for rv in model.free_RVs:  # the same start for every replicate of this hypothesis in this process
@@ -210,7 +212,7 @@ def fit_replicate(hypothesis, obs, priors, values, *, sampler, seed, start=None)
         warnings.simplefilter("ignore")  # convergence is judged by decide(), not printed per replicate
         return inference.fit(hypothesis, None, model=(model, observed), draws=sampler["draws"], tune=sampler["tune"],
                              chains=sampler["chains"], cores=1, random_seed=seed,
-                             target_accept=sampler.get("target_accept", 0.9))
+                             target_accept=sampler.get("target_accept", 0.9), light=True)
 
 
 def summarise_fit(idata, unit, truth=None):

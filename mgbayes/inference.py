@@ -400,7 +400,7 @@ def _set_input(model, name, values):
 
 
 def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
-        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True, model=None):
+        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True, model=None, light=False):
     """Sample the posterior of ``hypothesis`` given ``data`` with NUTS.
 
     Parameters
@@ -433,6 +433,12 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         A prepared ``(pm.Model, Observations)`` of ``hypothesis`` (e.g. from
         :func:`build_model` with ``mutable=True`` and :func:`set_observed`);
         ``data`` is then not read.
+    light : bool
+        Keep only what a comparison and the convergence checks need: the
+        posterior as sampled, ``log_likelihood``, ``observed_data``,
+        ``sample_stats`` and the diagnostics (calibration's replicate fits,
+        thousands of them). No predictive, prior, derived quantities,
+        ``log_prior`` or units; the same draws and diagnostics as a full fit.
 
     Returns
     -------
@@ -461,7 +467,7 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
                        starts=starts, **settings)
         idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
-        idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler)
+        idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler, light=light)
         idata.attrs["retried"] = attempt
         failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
                   or int(idata.attrs["modes_disagree"]) or idata.attrs["divergences"] > diagnostics.DIVERGENCES_HANDFUL)
@@ -633,7 +639,7 @@ def pointwise_loglik(obs, mu, sigma, nu=None, *, per_value=False):
     return ll.sum(axis=-1) if obs.kind == "impedance" and not per_value else ll
 
 
-def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
+def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc", light=False):
     """Add log-likelihood, predictive, derived quantities and provenance to ``idata``.
 
     ``log_likelihood``, ``posterior_predictive`` and ``observed_data`` hold
@@ -642,26 +648,31 @@ def finish(hypothesis, obs, idata, *, random_seed=None, sampler="pymc"):
     and Im of each frequency point apart (``part``). So ``arviz.loo_pit``
     and ``arviz.plot_loo_pit`` run on a result as it is (leaving out one
     value at a time); LOO comparisons sum Re and Im of a point into one
-    unit first (:func:`mgbayes.compare.unit_loglik`).
+    unit first (:func:`mgbayes.compare.unit_loglik`). With ``light`` only
+    ``log_likelihood`` and ``observed_data`` are added (see :func:`fit`).
     """
     posterior = idata.posterior.to_dataset()
     priors = priors_for(hypothesis, obs)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     kept = np.arange(n_draw)
     draws = draw_values(hypothesis, obs, posterior, priors)
-    ll, predictive = evaluate_draws(hypothesis, obs, draws, keep=np.arange(n_chain * n_draw), per_value=True)
-    values, fixed, _ = draws
-    resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
+    ll, predictive = evaluate_draws(hypothesis, obs, draws, keep=np.arange(0 if light else n_chain * n_draw),
+                                    per_value=True)
     coords = {d: obs.coords[d] for d in obs.dims}
     ll_da = xr.DataArray(ll.reshape((n_chain, n_draw) + ll.shape[1:]), dims=("chain", "draw") + obs.dims,
                          coords={"chain": posterior.chain, "draw": posterior.draw, **coords})
     idata["log_likelihood"] = xr.Dataset({hypothesis.observed_name: ll_da})
-    _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
-    _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
-    _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw)
-    idata["constant_data"] = _constant_data(obs)
-    _add_prior(idata, hypothesis, obs, priors, random_seed)
-    label_units(idata, units.units(hypothesis, obs.unit), hypothesis.observed_name, obs.unit)
+    if light:
+        idata["observed_data"] = _observed_data(hypothesis, obs)
+    else:
+        values, fixed, _ = draws
+        resolved = hypothesis.resolve({**values, **fixed}, dict(obs.inputs), cell_index=obs.cell_index)
+        _add_predictive(idata, hypothesis, obs, predictive, n_chain, kept, random_seed)
+        _add_resolved(idata, hypothesis, obs, resolved, n_chain, n_draw)
+        _add_log_prior(idata, hypothesis, obs, posterior, resolved, n_chain, n_draw)
+        idata["constant_data"] = _constant_data(obs)
+        _add_prior(idata, hypothesis, obs, priors, random_seed)
+        label_units(idata, units.units(hypothesis, obs.unit), hypothesis.observed_name, obs.unit)
     _mark_coordinates(idata, hypothesis)
     attrs = provenance(hypothesis, obs, sampler)
     report = diagnostics.check(idata, hypothesis.name)
@@ -735,9 +746,14 @@ def _add_predictive(idata, hypothesis, obs, predictive, n_chain, keep, seed, *, 
         hypothesis.observed_name: xr.DataArray(y.astype(dtype, copy=False), dims=dims, coords=coords),
         f"{hypothesis.observed_name}_mean": xr.DataArray(mean.astype(dtype, copy=False), dims=dims, coords=coords),
     })
-    if group != "posterior_predictive":
-        return
-    idata["observed_data"] = xr.Dataset({hypothesis.observed_name: xr.DataArray(obs.values, dims=obs.dims, coords={d: obs.coords[d] for d in obs.dims})})
+    if group == "posterior_predictive":
+        idata["observed_data"] = _observed_data(hypothesis, obs)
+
+
+def _observed_data(hypothesis, obs):
+    """The ``observed_data`` group: the observed values with the dims of ``log_likelihood``."""
+    return xr.Dataset({hypothesis.observed_name: xr.DataArray(obs.values, dims=obs.dims,
+                                                             coords={d: obs.coords[d] for d in obs.dims})})
 
 
 def _add_prior(idata, hypothesis, obs, priors, seed):

@@ -119,6 +119,20 @@ def test_result_holds_units_derived_quantities_and_provenance(ct_fit, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_light_fit_has_the_same_draws_loglik_and_diagnostics_without_the_other_groups(ct_fit):
+    h, _, data, full = ct_fit
+    light = inference.fit(h, data, draws=500, tune=500, chains=2, random_seed=4, light=True)
+    for name in light["posterior"].data_vars:
+        np.testing.assert_array_equal(light["posterior"][name].values, full["posterior"][name].values)
+    np.testing.assert_array_equal(light["log_likelihood"]["Z"].values, full["log_likelihood"]["Z"].values)
+    np.testing.assert_array_equal(light["observed_data"]["Z"].values, full["observed_data"]["Z"].values)
+    for key in ("diagnostics", "converged", "rhat_max", "divergences", "modes_disagree"):
+        assert light.attrs[key] == full.attrs[key], key
+    assert compare.loo(light).elpd == pytest.approx(compare.loo(full).elpd, abs=1e-9)
+    assert not {"posterior_predictive", "prior", "prior_predictive", "log_prior"} & set(light.children)
+    assert "R_ct" in full["posterior"] and "R_ct" not in light["posterior"]  # the drifting R_ct(t): not computed
+
+
 def test_pointwise_loglik_sums_re_and_im(ct_fit):
     h, truth, data, idata = ct_fit
     n_points = len(data) * data.frequency.size
