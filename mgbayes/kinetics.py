@@ -37,7 +37,13 @@ Transfer coefficients ``alpha`` lie in (0, 1), so every Tafel slope
 Overpotentials of processes in series add: :func:`series`.
 """
 
+import numba
 import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 from .backend import namespace
 from .constants import E_CHARGE, F, H_PLANCK, M_ELECTRON, N_MG, R_GAS, T_ROOM
@@ -447,62 +453,73 @@ def poole_frenkel_current(eta, *, G_film, thickness_nm, permittivity, T=T_ROOM):
 def lambert_w(z):
     """Principal branch of the Lambert W function for ``z >= 0`` (``w exp(w) = z``).
 
-    The value comes from :func:`scipy.special.lambertw` (on PyTensor through
-    a small Op without a gradient); one Newton step with a frozen derivative
-    then gives the exact gradient, ``dW/dz = W / (z (1 + W))`` (implicit
-    differentiation), and leaves the value unchanged to rounding.
+    The value comes from :func:`halley_lambert_w` (on PyTensor through the
+    small Op :class:`LambertW`, compiled by Numba, without a gradient); one
+    Newton step with a frozen derivative then gives the exact gradient,
+    ``dW/dz = W / (z (1 + W))`` (implicit differentiation), and leaves the
+    value unchanged to rounding.
     """
     xp = namespace(z)
     z = xp.maximum(z, 0.0)
     frozen = _frozen(xp)
-    w0 = _lambert_w_value(z) if xp is np else frozen(_LambertW()(z))
+    w0 = halley_lambert_w(z) if xp is np else frozen(LambertW()(z))
     ew = xp.exp(w0)
     return w0 - (w0 * ew - z) / frozen(ew * (1 + w0))
 
 
-def _lambert_w_value(z):
-    from scipy.special import lambertw
-
-    return np.real(lambertw(np.asarray(z, dtype=float)))
+#: Halley steps after Winitzki's start: its 2 % error becomes 1e-5, 1e-15, then rounding.
+HALLEY_STEPS = 3
 
 
-def _lambert_op():
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
+def halley_lambert_w(z):
+    """W(z) for ``z >= 0`` (NumPy, or Numba on scalars): Winitzki's start and :data:`HALLEY_STEPS` Halley steps.
 
-    class LambertW(Op):
-        """Values of W(z) (no gradient: :func:`lambert_w` adds it by implicit differentiation)."""
-
-        __props__ = ()
-
-        def make_node(self, z):
-            import pytensor.tensor as pt
-
-            z = pt.as_tensor_variable(z)
-            return Apply(self, [z], [z.type()])
-
-        def perform(self, node, inputs, outputs):
-            outputs[0][0] = np.asarray(_lambert_w_value(inputs[0]), dtype=node.outputs[0].dtype)
-
-        def connection_pattern(self, node):
-            return [[False]]  # the value carries no gradient; lambert_w adds the exact one
-
-        def pullback(self, inputs, outputs, output_grads):
-            from pytensor.gradient import DisconnectedType
-
-            return [DisconnectedType()()]
-
-    return LambertW
+    The start ``L (1 - ln(1 + L) / (2 + L))``, ``L = ln(1 + z)``, is within 2 %
+    for every ``z >= 0``; each Halley step cubes the error, so the result is
+    within 4e-16 of :func:`scipy.special.lambertw` from 0 to 1e300.
+    """
+    log_1z = np.log1p(z)
+    w = log_1z * (1 - np.log1p(log_1z) / (2 + log_1z))
+    for _ in range(HALLEY_STEPS):
+        ew = np.exp(w)
+        f = w * ew - z
+        w = w - f / (ew * (w + 1) - (w + 2) * f / (2 * w + 2))
+    return w
 
 
-def _LambertW():
-    global _LAMBERT_OP
-    if _LAMBERT_OP is None:
-        _LAMBERT_OP = _lambert_op()
-    return _LAMBERT_OP()
+class LambertW(Op):
+    """Values of W(z) (no gradient: :func:`lambert_w` adds it by implicit differentiation)."""
+
+    __props__ = ()
+
+    def make_node(self, z):
+        z = pt.as_tensor_variable(z)
+        return Apply(self, [z], [z.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = np.asarray(halley_lambert_w(inputs[0]), dtype=node.outputs[0].dtype)
+
+    def connection_pattern(self, node):
+        return [[False]]  # the value carries no gradient; lambert_w adds the exact one
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [DisconnectedType()()]
 
 
-_LAMBERT_OP = None
+@register_funcify_default_op_cache_key(LambertW)
+def _numba_lambert_w(op, node=None, **kwargs):
+    """The same iteration compiled by Numba, so the model's compiled density calls no Python."""
+    scalar = numba.njit(halley_lambert_w)
+
+    @numba.njit
+    def lambert_w_values(z):
+        flat = np.ravel(z)
+        out = np.empty(flat.shape, dtype=np.float64)
+        for i in range(flat.size):
+            out[i] = scalar(flat[i])
+        return out.reshape(z.shape)
+
+    return lambert_w_values
 
 
 def _frozen(xp):
