@@ -10,6 +10,7 @@ from pymc.blocking import DictToArrayBijection
 
 from mgbayes import calibrate, hypotheses, inference, sampler, sbc, study
 from mgbayes.cli import main
+from mgbayes.demo import STUDY
 from mgbayes.observations import observe
 
 from .calibration_studies import OFFSET, OHMIC, TAFEL, write_iv_study
@@ -51,6 +52,16 @@ def test_decide_applies_the_rule_with_gating():
     assert calibrate.decide(_comparison([("a", 0, 0, 2), ("b", 10.0, 2.0, 0)]), ok)[1] == "unreliable"
     assert calibrate.decide(_comparison([("a", 0, 0, 0), ("b", 10.0, 2.0, 3)]), ok)[1] == "preferred"
     assert calibrate.decide(_comparison([("a", 0, 0, 0), ("b", 10.0, 2.0, 0)]), {"a": False, "b": True})[1] == "unreliable"
+
+
+def test_replicate_fits_shorter_than_the_studys_are_announced():
+    experiment = calibrate.select(study.load_study(STUDY), "ocv_drift")[0]  # the demo: 4 chains x 1000 draws
+    assert calibrate.short_fits_note(experiment, calibrate.sampler_settings(experiment)) is None
+    note = calibrate.short_fits_note(experiment, calibrate.sampler_settings(
+        experiment, overrides={"chains": 2, "draws": 500}))
+    assert note.startswith("ocv_drift: replicate fits of 2 chains × 500 draws, shorter than the study's 4 × 1000")
+    assert "unreliable" in note and "\n" not in note
+    assert calibrate.short_fits_note(experiment, calibrate.sampler_settings(experiment, quick=True)) is not None
 
 
 def test_confusion_counts_false_preferences_with_an_interval():
