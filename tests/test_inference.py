@@ -133,6 +133,20 @@ def test_a_light_fit_has_the_same_draws_loglik_and_diagnostics_without_the_other
     assert "R_ct" in full["posterior"] and "R_ct" not in light["posterior"]  # the drifting R_ct(t): not computed
 
 
+def test_the_whole_models_log_density_graph_is_built_once_until_a_variable_is_added():
+    import pymc as pm
+
+    with inference.Model() as model:
+        pm.Normal("x")
+        first = model.logp()
+        assert model.logp() is first  # pm.sample asks for it on every call
+        assert model.logp(sum=False) is not first
+        pm.Normal("y", mu=model["x"], observed=1.0)
+        second = model.logp()
+    assert second is not first and model.logp() is second
+    assert model.compile_fn(second)({"x": 0.0}) == pytest.approx(-0.5 * np.log(2 * np.pi) * 2 - 0.5)
+
+
 def test_pointwise_loglik_sums_re_and_im(ct_fit):
     h, truth, data, idata = ct_fit
     n_points = len(data) * data.frequency.size
