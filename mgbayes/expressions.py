@@ -30,7 +30,7 @@ CONSTANTS = {
     "n_Mg": N_MG,
 }
 
-_MATH = ("exp", "log", "log10", "log1p", "sqrt", "sinh", "cosh", "tanh", "arcsinh", "abs", "max")
+_MATH = ("exp", "expm1", "log", "log10", "log1p", "sqrt", "sinh", "cosh", "tanh", "arcsinh", "abs", "max")
 
 
 def sigmoid(x):

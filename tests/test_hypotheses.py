@@ -116,6 +116,21 @@ def test_mixed_film_coordinates_map_onto_the_loss_the_spectra_see():
     np.testing.assert_allclose(np.log(rt) + x, split, rtol=1e-9, atol=1e-9)
 
 
+def test_film_coordinate_is_the_electronic_share_near_the_wall_and_ln_rion_re_below_it():
+    """``film``'s [coordinates]: film_e_z maps onto f_e = sigmoid(ln_Rion_Re), linear in it where the spectra bound it."""
+    h = hypotheses.load(OCV / "film.toml")
+    assert h.replaced() == ["ln_Rion_Re"] and h.priors["ln_Rion_Re"].dist == "normal"
+    z = np.array([-40.0, -8.0, 0.0, 1.0, 5.0, 300.0, 3000.0])
+    values = {"film_e_z": z, "t_max": 20.0}
+    for name, text in h.coordinates["formulas"].items():
+        values[name] = expressions.evaluate(text, values)
+    f_e = 1 / (1 + np.exp(-values["ln_Rion_Re"]))  # the electronic share of the film's conductance
+    np.testing.assert_allclose(f_e, values["film_e"], rtol=1e-9)
+    np.testing.assert_allclose(f_e, -np.expm1(-1e-3 * np.logaddexp(0.0, z)), rtol=1e-12)  # ~1e-3 z near the wall
+    np.testing.assert_allclose(values["ln_Rion_Re"][:2], z[:2] + np.log(1e-3), atol=1e-3)  # the prior's tail
+    assert np.all(np.isfinite(values["ln_Rion_Re"]))
+
+
 def test_bad_circuit_in_file_names_position(tmp_path):
     path = write(tmp_path, BASE.replace("p(R_ct,CPE_dl)", "p(R_ct,CPE_dl"))
     with pytest.raises(HypothesisError, match="position 13"):
