@@ -37,6 +37,12 @@ def sigmoid(x):
     """Logistic function 1 / (1 + exp(-x)), for smooth change points."""
     return 1 / (1 + namespace(x).exp(-x))
 
+
+def softplus(x):
+    """log(1 + exp(x)) without overflow, max(x, 0) + log1p(exp(-|x|)): a smooth positive version of ``x``."""
+    xp = namespace(x)
+    return (x + xp.abs(x)) / 2 + xp.log1p(xp.exp(-xp.abs(x)))
+
 #: Physics functions usable in expressions, by module (all work on NumPy and PyTensor).
 _PHYSICS = {
     "derived": ("cpe_capacitance", "peak_frequency", "parallel", "time_constant"),
@@ -56,6 +62,7 @@ def functions():
 
     table = dict.fromkeys(_MATH)
     table["sigmoid"] = sigmoid
+    table["softplus"] = softplus
     for module, names in _PHYSICS.items():
         mod = importlib.import_module(f"mgbayes.{module}")
         table.update({n: getattr(mod, n) for n in names if hasattr(mod, n)})
