@@ -229,6 +229,7 @@ class Model(pm.Model):
     mgbayes_key = None
     mgbayes_density = None
     mgbayes_constrained = None
+    _whole_logp = None  # (variables, graph) of the last whole-model logp(), see logp
 
     def logp(self, vars=None, jacobian=True, sum=True):
         """PyMC's log-density graph; the whole model's (the default arguments) is built once.
@@ -245,8 +246,6 @@ class Model(pm.Model):
         if self._whole_logp is None or self._whole_logp[0] != key:
             self._whole_logp = (key, super().logp())
         return self._whole_logp[1]
-
-    _whole_logp = None
 
 
 def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
