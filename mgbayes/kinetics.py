@@ -53,7 +53,7 @@ K_BOLTZMANN = R_GAS / 6.02214076e23  # J/K, consistent with R_GAS
 #: Units of the keyword arguments of the laws below (current density in mA cm-2, overpotential in V).
 UNITS = {
     "G0": "mA cm-2 V-1", "gamma": "V-2", "eta_on": "V", "b": "V dec-1", "j_ref": "mA cm-2",
-    "j0": "mA cm-2", "j_lim": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
+    "j0": "mA cm-2", "j_lim": "mA cm-2", "j_L": "mA cm-2", "alpha": "1", "alpha_a": "1", "alpha_c": "1",
     "barrier_eV": "eV", "thickness_nm": "nm", "T": "K", "n": "1", "area_factor": "1",
 }
 

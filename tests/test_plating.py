@@ -112,7 +112,7 @@ def test_film_conduction_cannot_be_flat(hyps):
 
 def test_two_channel_can_be_flat_and_jump(hyps):
     h = pooled(hyps["two_channel"])
-    params = dict(eta_1=0.538, j_ref=1.0, alpha=0.8, j_L=6.0, delta_side=0.21, alpha_side=0.5, R_u=2.0)
+    params = dict(eta_1=0.538, j_ref=1.0, alpha=0.8, j_L_share=0.6, delta_side=0.21, alpha_side=0.5, R_u=2.0)
     eta = predict(h, params, PAPER_J)
     np.testing.assert_allclose(eta * 1000, [550, 550, 550, 800], atol=30)
     onset = predict(pooled(hyps["charge_transfer_onset"]), dict(eta_1=0.538, j_ref=1.0, alpha=0.8, R_u=2.0), PAPER_J)
@@ -125,6 +125,17 @@ def test_koutecky_levich_limit_sits_above_the_largest_current(hyps):
                           "R_u": np.asarray(1.0)}, {"j": PAPER_J}, cell_index=np.zeros(4, int))
     assert float(resolved["j_L"]) == pytest.approx(10.5)
     assert np.all(np.isfinite(h.overpotential(resolved)))
+
+
+def test_two_channel_limit_sits_below_the_largest_current(hyps):
+    """The second process carries the excess of the largest current (koutecky_levich's limit lies above it)."""
+    h = pooled(hyps["two_channel"])
+    values = {"eta_1": 0.5, "j_ref": 1.0, "alpha": 0.8, "j_L_share": np.array([1e-6, 0.5, 1 - 1e-9]),
+              "delta_side": 0.2, "alpha_side": 0.5, "R_u": 1.0}
+    resolved = h.resolve({k: np.asarray(v) for k, v in values.items()}, {"j": PAPER_J}, cell_index=np.zeros(4, int))
+    np.testing.assert_allclose(resolved["j_L"], 10.0 * values["j_L_share"])
+    assert np.all(resolved["j_L"] < PAPER_J.max())
+    assert h.priors["j_L_share"].args == {"lower": 0.0, "upper": 1.0}
 
 
 # --- data as measured; one cell; LOO by current ------------------------------------------
@@ -159,7 +170,7 @@ def test_one_cell_drops_the_hierarchy_with_a_notice(hyps):
     one, notice = hypotheses.for_cells(h, 1)
     assert not one.hierarchy and "eta_1" in one.free_parameters() and "eta_1_mu" not in one.free_parameters()
     assert "one cell" in notice and "eta_1" in notice
-    values = dict(eta_1=0.54, j_ref=1.0, alpha=0.9, j_L=8.0, delta_side=0.25, alpha_side=0.5, R_u=2.0)
+    values = dict(eta_1=0.54, j_ref=1.0, alpha=0.9, j_L_share=0.8, delta_side=0.25, alpha_side=0.5, R_u=2.0)
     derived = one.derive(one.resolve({k: np.asarray(v) for k, v in values.items()},
                                      {"j": PAPER_J}, cell_index=np.zeros(4, int)))
     assert np.isfinite(derived["side_fraction_at_10mA"])
@@ -188,6 +199,10 @@ def test_current_unit_groups_points_by_current_density():
 # --- sampling ----------------------------------------------------------------------------
 
 SAMPLING = dict(draws=300, tune=400, chains=2)
+#: two_channel has as many parameters as the recovery data have currents, and its noise scale mixes slowly
+#: (E-BFMI ~0.5): at 2 x 300 draws R-hat came out 1.03-1.08 on these seeds whether j_L, its share of the
+#: largest current, or that share's logit was sampled; at 2 x 600, 1.007 and 1.022
+LONGER = {"two_channel": dict(draws=600, tune=600, chains=2)}
 RECOVERY_J = np.array([0.1, 0.3, 1.0, 3.0, 6.0, 10.0, 20.0])
 #: generating values and the parameters checked
 TRUTH = {
@@ -195,8 +210,8 @@ TRUTH = {
     "poole_frenkel": (dict(G_film=2e-3, thickness_nm=8.0, permittivity=8.0, R_u=5.0), ["G_film"]),
     "charge_transfer_onset": (dict(eta_1=0.5, j_ref=0.1, alpha=0.6, R_u=5.0), ["eta_1", "alpha"]),
     "koutecky_levich": (dict(eta_1=0.5, alpha=0.6, dj_L=5.0, R_u=5.0), ["eta_1", "alpha"]),
-    "two_channel": (dict(eta_1=0.5, j_ref=0.3, alpha=0.8, j_L=5.0, delta_side=0.3, alpha_side=0.5, R_u=5.0),
-                    ["eta_1", "j_L"]),
+    "two_channel": (dict(eta_1=0.5, j_ref=0.3, alpha=0.8, j_L_share=0.25, delta_side=0.3, alpha_side=0.5, R_u=5.0),
+                    ["eta_1", "j_L_share"]),
 }
 
 
@@ -212,12 +227,13 @@ def heavy_tailed_curve(h, params, seed):
 def test_each_hypothesis_is_recovered_from_data_it_simulated(hyps, name):
     h = pooled(hyps[name])
     params, checked = TRUTH[name]
+    settings = LONGER.get(name, SAMPLING)
     for seed in (1, 2):
         data = heavy_tailed_curve(h, params, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = inference.fit(h, data, random_seed=seed, **SAMPLING)
-        assert fit.attrs["divergences"] <= 0.01 * SAMPLING["draws"] * SAMPLING["chains"], fit.attrs["diagnostics"]
+            fit = inference.fit(h, data, random_seed=seed, **settings)
+        assert fit.attrs["divergences"] <= 0.01 * settings["draws"] * settings["chains"], fit.attrs["diagnostics"]
         assert fit.attrs["rhat_max"] < 1.05, fit.attrs["diagnostics"]
         for p in checked:
             lo, hi = np.percentile(fit["posterior"][p].values, [1, 99])
