@@ -40,6 +40,11 @@ class Element:
     def evaluate(self, omega, params):
         return self.kind.function(omega, *(params[n] for n in self.parameter_names()))
 
+    def admittance(self, omega, params):
+        if self.kind.admittance is None:
+            return _invert(*self.evaluate(omega, params))
+        return self.kind.admittance(omega, *(params[n] for n in self.parameter_names()))
+
     def leaves(self):
         yield self
 
@@ -60,6 +65,9 @@ class Series:
             re, im = re + re_k, im + im_k
         return re, im
 
+    def admittance(self, omega, params):
+        return _invert(*self.evaluate(omega, params))
+
     def leaves(self):
         for part in self.parts:
             yield from part.leaves()
@@ -70,18 +78,19 @@ class Series:
 
 @dataclass(frozen=True)
 class Parallel:
-    """Branches in parallel: admittances add."""
+    """Branches in parallel: admittances add (in closed form where an element states its own)."""
 
     parts: tuple
 
     def evaluate(self, omega, params):
+        return _invert(*self.admittance(omega, params))
+
+    def admittance(self, omega, params):
         g = b = 0.0
         for part in self.parts:
-            re_k, im_k = part.evaluate(omega, params)
-            norm = re_k**2 + im_k**2
-            g, b = g + re_k / norm, b - im_k / norm
-        norm = g**2 + b**2
-        return g / norm, -b / norm
+            g_k, b_k = part.admittance(omega, params)
+            g, b = g + g_k, b + b_k
+        return g, b
 
     def leaves(self):
         for part in self.parts:
@@ -89,6 +98,12 @@ class Parallel:
 
     def __str__(self):
         return "p(" + ",".join(str(p) for p in self.parts) + ")"
+
+
+def _invert(re, im):
+    """1 / (re + j im) as (re, im): impedance from admittance and back."""
+    norm = re**2 + im**2
+    return re / norm, -im / norm
 
 
 def _element_prefix(name):

@@ -44,6 +44,33 @@ def test_element_matches_complex_formula(name):
     np.testing.assert_allclose(z, formula(params), rtol=1e-10, atol=1e-300)
 
 
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_element_in_parallel_matches_complex_formula(name):
+    """A parallel branch uses the element's own admittance where it states one: the same impedance."""
+    params, formula = REFERENCE[name]
+    other = {"R9": 75.0}
+    z = Circuit(f"p({name},R9)").impedance(FREQ, **params, **other)
+    np.testing.assert_allclose(z, 1 / (1 / formula(params) + 1 / other["R9"]), rtol=1e-10, atol=1e-300)
+
+
+def test_stated_admittances_invert_the_impedance():
+    stated = {k.prefix for k in ELEMENTS.values() if k.admittance is not None}
+    assert stated == {"R", "C", "L", "CPE"}
+    for name, (params, formula) in REFERENCE.items():
+        kind = ELEMENTS[name.rstrip("1")]
+        if kind.admittance is not None:
+            g, b = kind.admittance(W, *(params[n] for n in kind.parameter_names(name)))
+            np.testing.assert_allclose(g + 1j * b, 1 / formula(params), rtol=1e-12)
+
+
+def test_admittance_needs_a_registered_element_once():
+    from mgbayes.elements import admittance
+    with pytest.raises(CircuitError, match="unknown element type 'K'"):
+        admittance("K")(lambda omega, K: (K, 0 * omega))
+    with pytest.raises(CircuitError, match="registered twice"):
+        admittance("CPE")(lambda omega, T, P: (T, P))
+
+
 def test_diffusion_elements_stay_finite_at_extreme_frequency():
     z = Circuit("Wo1-Ws1").impedance([1e-9, 1e9], Wo1_R=1, Wo1_T=100, Ws1_R=1, Ws1_T=100)
     assert np.all(np.isfinite(z))
