@@ -19,7 +19,7 @@ nm).
 
 import numpy as np
 
-from .backend import is_tensor
+from .backend import is_tensor, namespace
 from .constants import EPS0
 from .errors import DataError
 
@@ -66,6 +66,33 @@ def cpe_capacitance(R, T, P):
     _check_positive("T", T)
     _check_positive("P", P, upper=1.0)
     return T ** (1 / P) * R ** ((1 - P) / P)
+
+
+def cpe_coefficient(C, R, P):
+    """CPE coefficient of an R‖CPE arc whose capacitance is ``C``: :func:`cpe_capacitance` solved for ``T``.
+
+    ``T = C**P * R**(P - 1)``, evaluated as ``exp(P log C + (P - 1) log R)``:
+    one exponential per point instead of two powers, which matters where
+    ``R`` drifts and ``T`` is evaluated at every measured point (the OCV
+    hypotheses keep ``C`` constant while ``R(t)`` changes).
+
+    Parameters
+    ----------
+    C : float, array_like, DataArray or tensor
+        Capacitance, e.g. in F cm-2.
+    R, P : float, array_like, DataArray or tensor
+        As in :func:`cpe_capacitance`.
+
+    Returns
+    -------
+    T : same type as the inputs
+        CPE coefficient, F s^(P-1) cm-2 for the units above.
+    """
+    _check_positive("C", C)
+    _check_positive("R", R)
+    _check_positive("P", P, upper=1.0)
+    xp = namespace(C, R, P)
+    return xp.exp(P * xp.log(C) + (P - 1) * xp.log(R))
 
 
 def peak_frequency(R, T, P):

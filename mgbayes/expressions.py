@@ -45,7 +45,7 @@ def softplus(x):
 
 #: Physics functions usable in expressions, by module (all work on NumPy and PyTensor).
 _PHYSICS = {
-    "derived": ("cpe_capacitance", "peak_frequency", "parallel", "time_constant"),
+    "derived": ("cpe_capacitance", "cpe_coefficient", "peak_frequency", "parallel", "time_constant"),
     "kinetics": (
         "tunnelling_current", "tunnelling_overpotential", "butler_volmer_current", "bv_overpotential",
         "onset_tafel_overpotential", "mass_transport_overpotential",

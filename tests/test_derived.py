@@ -11,6 +11,7 @@ from mgbayes.constants import EPS0
 from mgbayes.derived import (
     capacitance_from_thickness,
     cpe_capacitance,
+    cpe_coefficient,
     parallel,
     peak_frequency,
     permittivity_from_capacitance,
@@ -45,6 +46,19 @@ def test_ideal_capacitor_limit_and_time_constant_identity():
     C = cpe_capacitance(R, T, P)
     assert time_constant(R, C) == pytest.approx(1 / (2 * np.pi * peak_frequency(R, T, P)))
     assert time_constant(R, C) == pytest.approx((R * T) ** (1 / P))
+
+
+@pytest.mark.parametrize("R, T, P", [(4e4, 2e-5, 0.9), (120.0, 5e-6, 0.75), (1e6, 1.7e-5, 1.0)])
+def test_cpe_coefficient_inverts_the_capacitance(R, T, P):
+    C = cpe_capacitance(R, T, P)
+    assert cpe_coefficient(C, R, P) == pytest.approx(T, rel=1e-12)
+    assert cpe_coefficient(C, R, P) == pytest.approx(C**P * R ** (P - 1), rel=1e-12)
+    Cs, Rs, Ps = pt.dscalar("C"), pt.dscalar("R"), pt.dscalar("P")
+    assert pytensor.function([Cs, Rs, Ps], cpe_coefficient(Cs, Rs, Ps))(C, R, P) == pytest.approx(T, rel=1e-12)
+    draws = cpe_coefficient(_draws(C, 0), _draws(R, 1), P)
+    assert draws.dims == ("chain", "draw")
+    with pytest.raises(DataError, match="C must be positive"):
+        cpe_coefficient(-C, R, P)
 
 
 def test_paper_thickness_from_mg_and_li_capacitance():
