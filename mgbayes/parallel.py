@@ -119,7 +119,7 @@ class FitError(MgbayesError):
     """A parallel fit failed after all its retries."""
 
 
-def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
+def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print, on_result=None):
     """Run ``tasks`` and return ``{name: result}`` in the order of ``tasks``.
 
     Parameters
@@ -137,6 +137,10 @@ def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
         How often a failed task is run again before :class:`FitError`.
     log : callable
         Receives one progress line per finished task.
+    on_result : callable, optional
+        ``on_result(name, result)``, called in this process as each result
+        arrives, while the other tasks go on running. What it raises ends
+        the run (pending tasks are cancelled) and is raised here.
 
     Returns
     -------
@@ -146,7 +150,7 @@ def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
     if not tasks:
         return {}
     workers = max(1, min(workers or cpus(), len(tasks)))
-    progress = _Progress(len(tasks), log)
+    progress = _Progress(len(tasks), log, on_result)
     if scheduler == "serial":
         results = _serial(tasks, retries, progress)
     elif scheduler in (None, "processes"):
@@ -157,12 +161,17 @@ def map_fits(tasks, *, scheduler=None, workers=None, retries=1, log=print):
 
 
 class _Progress:
-    def __init__(self, total, log):
-        self.total, self.log, self.done, self.start = total, log, 0, time.perf_counter()
+    """Logs each finished task and hands its result to ``on_result``."""
 
-    def __call__(self, name, note="done"):
+    def __init__(self, total, log, on_result=None):
+        self.total, self.log, self.done, self.start = total, log, 0, time.perf_counter()
+        self.on_result = on_result
+
+    def __call__(self, name, result, note="done"):
         self.done += 1
         self.log(f"  [{self.done}/{self.total}] {name}: {note} ({time.perf_counter() - self.start:.1f} s elapsed)")
+        if self.on_result is not None:
+            self.on_result(name, result)
 
 
 def _failed(name, err, retries):
@@ -181,7 +190,7 @@ def _serial(tasks, retries, progress):
             except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
                 if attempt == retries:
                     raise _failed(name, err, retries) from err
-        progress(name)
+        progress(name, out[name])
     return out
 
 
@@ -207,7 +216,12 @@ def _pool(tasks, workers, retries, progress):
                 function, kwargs = tasks[name]
                 running[pool.submit(function, **kwargs)] = name
                 continue
-            progress(name)
+            try:
+                progress(name, out[name])
+            except BaseException:
+                for f in running:
+                    f.cancel()
+                raise
     return out
 
 
@@ -237,7 +251,7 @@ def _dask(tasks, scheduler, workers, retries, progress):
                 out[name] = future.result()
             except Exception as err:  # noqa: BLE001 - Dask has retried already
                 raise _failed(name, err, retries) from err
-            progress(name)
+            progress(name, out[name])
         return out
     finally:
         client.close()

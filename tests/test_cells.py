@@ -127,6 +127,23 @@ def test_map_fits_process_pool_retries(tmp_path):
     assert list(out) == ["a", "b"] and out == {"a": 42, "b": 14}
 
 
+@pytest.mark.parametrize("scheduler", ["serial", "processes"])
+def test_map_fits_hands_each_result_to_on_result_here_as_it_arrives(scheduler):
+    import os
+
+    seen = []
+    out = parallel.map_fits({"a": (_double, {"x": 1}), "b": (_double, {"x": 2})}, scheduler=scheduler, workers=2,
+                            log=lambda s: None, on_result=lambda name, r: seen.append((name, r, os.getpid())))
+    assert sorted(seen) == [("a", 2, os.getpid()), ("b", 4, os.getpid())] and out == {"a": 2, "b": 4}
+
+    def refuse(name, result):
+        raise MgbayesError(f"stop at {name}")
+
+    with pytest.raises(MgbayesError, match="stop at"):
+        parallel.map_fits({"a": (_double, {"x": 1}), "b": (_double, {"x": 2})}, scheduler=scheduler, workers=2,
+                          log=lambda s: None, on_result=refuse)
+
+
 def test_map_fits_dask_retries_a_failed_fit(tmp_path):
     out = parallel.map_fits({"a": (_boom, {"fail_file": str(tmp_path / "m")}), "b": (_double, {"x": 7})},
                             scheduler="local", workers=1, log=lambda s: None)
