@@ -234,15 +234,22 @@ def cached(out_dir, key, log=print, *, path=None):
     return None, None
 
 
-def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, log=print):
+def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, log=print, on_result=None):
     """Reuse or make every task's fit; returns ``{task name: DataTree}`` in the order of ``tasks``.
 
     A task with a key is reused when a saved fit has that key (copied to
-    the task's path if found elsewhere); the others run through
-    :func:`mgbayes.parallel.map_fits` and are saved.
+    the task's path if found elsewhere); tasks with the same key are fitted
+    once; the others run through :func:`mgbayes.parallel.map_fits` and are
+    saved as they finish. ``on_result(task, DataTree)`` is called here for
+    every task, reused ones first, the others as their fits arrive.
     """
-    out, todo = {}, []
+    out, todo, twins = {}, [], {}
     for task in tasks:
+        first = next((t for t in todo if task.key and t.key == task.key), None)
+        if first is not None:  # the same inputs as a fit to make: made once
+            log(f"  {task.name}: inputs the same as {first.name}'s, fitted once")
+            twins.setdefault(first.name, []).append(task)
+            continue
         found, tree = cached(out_dir, task.key, log, path=task.path) if task.key else (None, None)
         if tree is None:
             todo.append(task)
@@ -253,16 +260,25 @@ def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, l
         out[task.name] = tree
     if len(tasks) > 1 and len(out):
         log(f"  {label}: {len(out)} fit(s) with unchanged inputs reused")
+    for task in tasks:
+        if task.name in out and on_result is not None:
+            on_result(task, out[task.name])
     if todo:
         s = todo[0].settings
         log(f"  {label}: sampling {len(todo)} fit(s), {s['chains']} chains × {s['draws']} draws ({s['tune']} tuning)"
             f" each, scheduler: {scheduler or 'processes'} ...")
-    done = parallel.map_fits({t.name: t.job() for t in todo}, scheduler=scheduler, workers=workers, retries=retries,
-                             log=log)
-    for task in todo:
-        idata = done[task.name]
-        if task.path is not None:
-            inference.save(idata, task.path)
+    by_name = {t.name: t for t in todo}
+
+    def arrived(name, idata):
+        task = by_name[name]
         log(f"    {task.name}: {idata.attrs['fit_seconds']:.1f} s — {idata.attrs['diagnostics']}")
-        out[task.name] = idata
+        for t in [task, *twins.get(name, [])]:
+            if t.path is not None:
+                inference.save(idata, t.path)
+            out[t.name] = idata
+            if on_result is not None:
+                on_result(t, idata)
+
+    parallel.map_fits({t.name: t.job() for t in todo}, scheduler=scheduler, workers=workers, retries=retries,
+                      log=log, on_result=arrived)
     return {t.name: out[t.name] for t in tasks}

@@ -55,3 +55,23 @@ def test_exact_refits_take_the_fits_settings_up_to_two_chains_of_500_draws():
     assert study.refit_settings({"draws": 1000, "tune": 1000, "chains": 4, "seed": 1}) == {
         "draws": 500, "tune": 700, "chains": 2}
     assert study.refit_settings({"draws": 300, "tune": 400, "chains": 2}) == {"draws": 300, "tune": 400, "chains": 2}
+
+
+def test_tasks_with_the_same_inputs_are_fitted_once_and_saved_to_each_path(tmp_path, monkeypatch):
+    sampled = []
+
+    def fake_map_fits(tasks, *, on_result=None, **options):
+        sampled.extend(tasks)
+        for name in tasks:
+            tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": (("chain", "draw"), np.ones((1, 3)))})})
+            tree.attrs.update(input_hash="key-s", diagnostics="fine", fit_seconds=1.0)
+            on_result(name, tree)
+        return {}
+
+    monkeypatch.setattr(parallel, "map_fits", fake_map_fits)
+    tasks = [fits.Task(f"{e}/h", "key-s", hypothesis=None, data=None, settings={"chains": 1, "draws": 3, "tune": 0},
+                       path=tmp_path / "fits" / e / "h.nc") for e in ("first", "twin")]
+    arrived = []
+    done = fits.run(tasks, tmp_path, label="both", log=lambda s: None, on_result=lambda t, r: arrived.append(t.name))
+    assert sampled == ["first/h"] and arrived == ["first/h", "twin/h"]
+    assert done["twin/h"] is done["first/h"] and all(fits.saved_key(t.path) == "key-s" for t in tasks)

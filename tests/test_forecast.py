@@ -30,7 +30,8 @@ def test_study_ranks_drift_laws_by_forecast(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["run", str(tmp_path / "study.toml"), "--out", str(out), "--quick"]) == 0
     printed = capsys.readouterr().out
-    assert "ocv_forecast/charge_transfer: inputs unchanged, reusing" in printed  # fits are shared with "ocv"
+    assert "ocv_forecast/charge_transfer: inputs the same as ocv/charge_transfer's, fitted once" in printed
+    assert "sampling 2 fit(s)" in printed  # fits are shared with "ocv"
     assert "[ocv_forecast] leave-future-out (forecast)" in printed
     table = pd.read_csv(out / "comparison.csv").set_index(["experiment", "hypothesis"])
     assert table.loc[("ocv_forecast", "charge_transfer"), "rank"] == 1
