@@ -528,10 +528,13 @@ class Refits(SamplingWrapper):
         Name of the unit dimension of :meth:`log_likelihood__i` (``"time"`` for :func:`arviz.lfo_cv`).
     draws, tune, chains, rng
         Settings of the refits.
+    cores : int, optional
+        CPUs the refits' chains run on (None: one per chain; 1: one after
+        another in this process, the same draws).
     """
 
     def __init__(self, hypothesis, data, *, unit, idata_orig=None, dim="unit", draws=REFIT["draws"],
-                 tune=REFIT["tune"], chains=REFIT["chains"], rng=None):
+                 tune=REFIT["tune"], chains=REFIT["chains"], rng=None, cores=None):
         from . import inference
         from .observations import observe
 
@@ -544,6 +547,7 @@ class Refits(SamplingWrapper):
             self.evidence_index[ev.name] = evidence_unit_index(ev.observations) + offset
             offset = int(self.evidence_index[ev.name].max()) + 1
         self.settings = {"draws": draws, "tune": tune, "chains": chains}
+        self.cores = cores
         self.rng = rng if rng is not None else np.random.default_rng()
         self.priors = inference.priors_for(hypothesis, self.obs)
         self.problems = []  # diagnostics of refits whose chains clearly failed
@@ -565,10 +569,10 @@ class Refits(SamplingWrapper):
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
         n_draws = self.settings["draws"] * self.settings["chains"]
-        idata = sampler.sample(model, rng=self.rng, **self.settings)
+        idata = sampler.sample(model, rng=self.rng, cores=self.cores, **self.settings)
         report = diagnostics.check(idata, label)
         if report.failed(n_draws):
-            idata = sampler.sample(model, rng=self.rng, **sampler.retry_settings(self.settings))
+            idata = sampler.sample(model, rng=self.rng, cores=self.cores, **sampler.retry_settings(self.settings))
             report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
         if report.failed(n_draws):
             self.problems.append(f"without {self.unit} unit(s) {left}: R-hat {report.rhat_max:.3f}, "
@@ -647,11 +651,12 @@ def reloo(wrapper, idata, elpd, *, unit):
 
 
 def refitter(hypotheses, data, *, unit, max_refits=12, draws=REFIT["draws"], tune=REFIT["tune"],
-             chains=REFIT["chains"], random_seed=None):
+             chains=REFIT["chains"], random_seed=None, cores=None):
     """A ``refit`` callable for :func:`compare`: ``refit(name, mask)`` returns a :class:`Refits` for :func:`reloo`.
 
     Refits at most ``max_refits`` units per hypothesis; with more high-k
     units than that it returns ``None`` and the PSIS values stand (flagged).
+    ``cores``: see :class:`Refits`.
     """
     by_name = {h.name: h for h in hypotheses}
     rng = np.random.default_rng(random_seed)
@@ -659,6 +664,6 @@ def refitter(hypotheses, data, *, unit, max_refits=12, draws=REFIT["draws"], tun
     def refit(name, mask):
         if int(np.sum(mask)) > max_refits:
             return None
-        return Refits(by_name[name], data, unit=unit, draws=draws, tune=tune, chains=chains, rng=rng)
+        return Refits(by_name[name], data, unit=unit, draws=draws, tune=tune, chains=chains, rng=rng, cores=cores)
 
     return refit

@@ -36,7 +36,7 @@ OPTIONS = {"min_spectra", "horizon", "method"}
 
 
 def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx", draws=compare.REFIT["draws"],
-        tune=compare.REFIT["tune"], chains=compare.REFIT["chains"], random_seed=None):
+        tune=compare.REFIT["tune"], chains=compare.REFIT["chains"], random_seed=None, cores=None):
     """LFO-CV of one fitted hypothesis on a spectra series.
 
     Parameters
@@ -52,8 +52,8 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
     horizon : int
         Spectra ahead scored jointly at each forecast origin.
     method : {"approx", "exact"}
-    draws, tune, chains, random_seed
-        Settings of the refits.
+    draws, tune, chains, random_seed, cores
+        Settings of the refits (``cores``: see :class:`mgbayes.compare.Refits`).
 
     Returns
     -------
@@ -76,7 +76,7 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
         "log_likelihood": xr.Dataset({name: compare.unit_loglik(idata, "spectrum")}),
     })
     wrapper = compare.Refits(hypothesis, obs, unit="spectrum", dim="time", draws=draws, tune=tune, chains=chains,
-                             rng=np.random.default_rng(random_seed))  # the refits of exact LOO, left-out = the future
+                             rng=np.random.default_rng(random_seed), cores=cores)  # the refits of exact LOO, left-out = the future
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "many refits": stated in the result (n_refits)
         return az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",

@@ -14,13 +14,15 @@ from .studyfile import read_spectra
 QUICK_NOTE = "QUICK MODE (--quick): fewer draws than a publication run; numbers are for a fast look only."
 
 
-def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print, cell_results=None):
+def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command="", log=print, cell_results=None,
+              figures=None):
     """Tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and report.md/.html.
 
     ``cell_results`` (experiment name → :class:`mgbayes.cells.CellResults`)
     adds, per many-cell experiment, the per-cell comparisons, the wins
     table, group-level summaries and a forest plot of the key parameters
-    per cell.
+    per cell. ``figures`` (experiment name → :func:`experiment_figures`)
+    are figures already made; the others are made here.
     """
     cell_results = cell_results or {}
     out_dir = Path(out_dir)
@@ -40,9 +42,10 @@ def write_all(study, out_dir, fits, datas, comparisons, *, quick=False, command=
         if name in cell_results:
             sections.append(_cell_section(experiment, cell_results[name], params, out_dir, fig_dir, quick))
             continue
-        figures = _figures(name, fits[name], datas[name], comparisons.get(name), fig_dir)
-        section = _section(experiment, comparisons.get(name), fits[name], figures, params, quick)
-        checked = _kk(experiment, datas[name], out_dir, fig_dir)
+        made = (figures or {}).get(name) or experiment_figures(experiment, fits[name], datas[name],
+                                                               comparisons.get(name), out_dir)
+        section = _section(experiment, comparisons.get(name), fits[name], list(made["figures"]), params, quick)
+        checked = made["kk"]
         if checked is not None:
             section["text"] += "\n\n" + checked[0]
             section["tables"].append(checked[1])
@@ -119,6 +122,21 @@ def _intro(study, quick):
     if quick:
         text = QUICK_NOTE + "\n\n" + text
     return {"heading": "Study", "text": text, "tables": [], "figures": []}
+
+
+def experiment_figures(experiment, results, data, comparison, out_dir):
+    """Make and save a single experiment's figures and Kramers-Kronig results, as soon as its comparison is in.
+
+    Returns
+    -------
+    dict
+        ``figures``: ``(PNG path, caption)`` pairs; ``kk``: ``(text, table,
+        figure)`` of the Kramers-Kronig test, or None (see :func:`_kk`).
+    """
+    fig_dir = Path(out_dir) / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    return {"figures": _figures(experiment.name, results, data, comparison, fig_dir),
+            "kk": _kk(experiment, data, Path(out_dir), fig_dir)}
 
 
 def _figures(name, results, data, comparison, fig_dir):
