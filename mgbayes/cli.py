@@ -2,7 +2,7 @@
 
     mgbayes demo [--out DIR] [--quick]           the paper's study on shipped data
     mgbayes run STUDY.toml [--out DIR] [--quick] the same for your own study file
-        [--scheduler processes|serial|local|ADDRESS] [--workers N]   where many-cell fits run
+        [--scheduler processes|serial|local|ADDRESS] [--workers N]   where the fits run (demo too)
     mgbayes fit FILE --circuit STR [--out DIR]   Bayesian fit of one circuit
     mgbayes compare FILE --circuit A --circuit B [--out DIR]   rank circuits by PSIS-LOO
     mgbayes calibrate STUDY.toml [--replicates N] [--experiment NAME] [--from posterior|prior]
@@ -32,12 +32,15 @@ def _parser():
     demo = sub.add_parser("demo", help="run the paper's whole study on the shipped demo data")
     demo.add_argument("--out", default="mgbayes-demo", help="output folder (default: mgbayes-demo)")
     demo.add_argument("--quick", action="store_true", help="fewer draws for a fast look (marked on every output)")
+    demo.add_argument("--scheduler", default=None, help="as for 'run': processes (default), serial, local or ADDRESS")
+    demo.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     run = sub.add_parser("run", help="run a study file")
     run.add_argument("study", help="study TOML file (see models/studies/paper.toml)")
     run.add_argument("--out", default=None, help="output folder (default: STUDY_results)")
     run.add_argument("--quick", action="store_true", help="fewer draws for a fast look")
     run.add_argument("--scheduler", default=None,
-                     help="where many-cell fits run: 'processes' (default, a local pool), 'serial', "
+                     help="where the fits run: 'processes' (default, a local pool, chains one after another "
+                          "per fit), 'serial' (one fit after another, chains in parallel; the same draws), "
                           "'local' (a Dask LocalCluster) or a Dask scheduler address")
     run.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     for name, text in (("calibrate", "how often the verdict is right on data simulated from each hypothesis"),

@@ -10,6 +10,7 @@ information priors, sampler settings, mgbayes source and numerical stack)
 are unchanged; every output is written atomically.
 """
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from . import cells, compare, fits, forecast, inference, kk, outputs, parallel
 from .diagnostics import ConvergenceWarning
 from .errors import HypothesisError
 from .files import check_writable, lock
+from .observations import observe
 from .outputs import summary  # noqa: F401 - the one-screen summary, importable from here as before
 # The study file's names, importable from here as before (calibrate, design, notebooks and tests use them).
 from .studyfile import (QUICK, Cell, Experiment, Study, for_data, kk_table, load_data,  # noqa: F401
@@ -62,27 +64,114 @@ def _run(study, out_dir, *, quick, log, command, scheduler, workers):
             results[experiment.name] = {f"{c}/{h}": r for c, rs in result.fits.items() for h, r in rs.items()}
             results[experiment.name].update({f"pooled/{h}": r for h, r in result.pooled.items()})
             datas[experiment.name] = None
-            continue
-        log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {experiment.data_path.name}")
-        hyps, data = prepare(experiment, log=log)
-        results[experiment.name], datas[experiment.name] = fit_all(experiment, out_dir, hyps, data, quick=quick, log=log)
+    singles = [e for e in study.experiments if e.cells is None]
+    refit_cores = None if scheduler == "serial" else 1  # beside the fits still running in the pool
+    figures = {}
+
+    def compare_fitted(experiment, hyps, data, fitted):
+        """Compare an experiment's hypotheses and draw its figures while the other experiments' fits go on."""
         if len(hyps) >= 2:
-            comparison = _compare(experiment, hyps, results[experiment.name], data, quick, log)
+            comparison = _compare(experiment, hyps, fitted, data, quick, log, cores=refit_cores)
             comparison.experiment = comparison.table["experiment"] = experiment.name  # the study's experiment
             comparison.truth = experiment.truth
             comparisons[experiment.name] = comparison
+        figures[experiment.name] = outputs.experiment_figures(experiment, fitted, data, comparisons.get(experiment.name),
+                                                              out_dir)
+
+    fitted, prepared = fit_experiments(singles, out_dir, **options, then=compare_fitted)
+    for experiment in singles:
+        datas[experiment.name] = prepared[experiment.name][1]
+        results[experiment.name] = fitted[experiment.name]
     for name, twin in twins.items():
         if name in comparisons and twin.name in comparisons:
             comparisons[name].spectra_only = twin.name
-    for experiment in study.experiments:
-        if experiment.evidence and any(e["shares"] for e in experiment.evidence):
-            log(f"{experiment.name}: the outside data alone ...")
-            task = fits.evidence_task(experiment, quick=quick)
-            fitted = fits.run([task], out_dir, label=experiment.name, scheduler="serial", log=log)
-            results[fits.evidence_key(experiment.name)] = {task.name.split("/", 1)[1]: fitted[task.name]}
+    order = [e.name for e in study.experiments] + [k for k in fitted if k not in prepared]  # then outside data alone
+    results = {k: results.get(k, fitted.get(k)) for k in order}
+    datas = {k: datas[k] for k in order if k in datas}
+    comparisons = {k: comparisons[k] for k in order if k in comparisons}
     outputs.write_all(study, out_dir, results, datas, comparisons, quick=quick, command=command, log=log,
-                      cell_results=many)
+                      cell_results=many, figures=figures)
     return comparisons
+
+
+def fit_experiments(experiments, out_dir, *, quick=False, scheduler=None, workers=None, log=print, then=None):
+    """Fit (or reuse) every hypothesis of several single experiments at once, and their outside data alone.
+
+    All these fits are independent, so they run together through
+    :func:`mgbayes.parallel.map_fits` (a process pool by default), each
+    fit's chains one after another in its worker: while one fit compiles,
+    searches its mode or evaluates its draws, another samples, and both
+    cores stay busy. With ``scheduler="serial"`` the fits run one after
+    another here, each with its chains in parallel. The draws are the same
+    either way (every fit has its own seed). Fits with the same inputs
+    (:func:`mgbayes.fits.fit_key`) are made once.
+
+    The smallest experiments (fewest observed values) are fitted first, and
+    ``then(experiment, hypotheses, data, {hypothesis: DataTree})`` runs here
+    as soon as all fits of an experiment are in, while the larger ones are
+    still sampling: a comparison and its exact refits need not wait for
+    every fit of the study.
+
+    Returns
+    -------
+    fitted : dict
+        Experiment name → ``{hypothesis: DataTree}``; and, for experiments
+        whose outside evidence shares quantities, :func:`mgbayes.fits.evidence_key`
+        → ``{evidence hypothesis: DataTree}``.
+    prepared : dict
+        Experiment name → ``(hypotheses, data)`` as fitted (:func:`prepare`).
+    """
+    prepared, groups, by_name = {}, {}, {e.name: e for e in experiments}
+    for experiment in experiments:
+        log(f"{experiment.name}: {len(experiment.hypothesis_paths)} hypotheses on {experiment.data_path.name}")
+        prepared[experiment.name] = hyps, data = prepare(experiment, log=log)
+        groups[experiment.name] = fits.experiment_tasks(experiment, hyps, data, out_dir, quick=quick)
+        if experiment.evidence and any(e["shares"] for e in experiment.evidence):
+            groups[fits.evidence_key(experiment.name)] = [fits.evidence_task(experiment, quick=quick)]
+    owner = {t.name: name for name, group in groups.items() for t in group}
+    size = {name: _values(*prepared[name]) if name in prepared else 0 for name in groups}
+    tasks = schedule(groups, size, workers=1 if scheduler == "serial" else workers or parallel.cpus())
+    if scheduler != "serial":
+        tasks = [dataclasses.replace(t, cores=1) for t in tasks]
+    arrived = {name: {} for name in groups}
+
+    def fitted(name):
+        return {t.hypothesis.name if name in prepared else t.name.split("/", 1)[1]: arrived[name][t.name]
+                for t in groups[name]}
+
+    def collect(task, idata):
+        name = owner[task.name]
+        arrived[name][task.name] = idata
+        if len(arrived[name]) == len(groups[name]) and name in prepared and then is not None:
+            then(by_name[name], *prepared[name], fitted(name))
+
+    label = ", ".join(e.name for e in experiments)
+    fits.run(tasks, out_dir, label=label, scheduler=scheduler, workers=workers, retries=0, log=log, on_result=collect)
+    return {name: fitted(name) for name in groups}, prepared
+
+
+def _values(hyps, data):
+    """Observed values of an experiment, its outside evidence included."""
+    return observe(data).values.size + sum(ev.observations.values.size for ev in hyps[0].evidence)
+
+
+def schedule(groups, size, *, workers):
+    """The order in which the fits of several experiments (``groups``) are handed to ``workers`` workers.
+
+    Experiments with the fewest observed values (``size``) come first, so
+    their comparisons and figures can be made while the larger ones sample;
+    within one, the costliest fits (observed values × free parameters)
+    first. The ``workers - 1`` costliest fits of all start at once, so the
+    longest fits do not start last and run alone at the end.
+    """
+    owner = {t.name: name for name, group in groups.items() for t in group}
+
+    def cost(t):
+        return size[owner[t.name]] * len(t.hypothesis.free_parameters())
+
+    by_size = [t for name in sorted(groups, key=size.get) for t in sorted(groups[name], key=lambda t: -cost(t))]
+    first = sorted(by_size, key=lambda t: -cost(t))[:max(0, workers - 1)]
+    return first + [t for t in by_size if t.name not in {f.name for f in first}]
 
 
 def prepare(experiment, *, log=print):
@@ -147,10 +236,11 @@ def run_cells(experiment, out_dir, *, quick=False, scheduler=None, workers=None,
     return cells.CellResults(experiment.cells, per_cell, by_cell, comparison, wins, pooled)
 
 
-def _compare(experiment, hyps, results, data, quick, log):
+def _compare(experiment, hyps, results, data, quick, log, *, cores=None):
     """Compare by LOO, refitting exactly where Pareto k is high (up to ``max_refits`` units), or by LFO.
 
-    ``hyps`` are the hypotheses as fitted (:func:`prepare`).
+    ``hyps`` are the hypotheses as fitted (:func:`prepare`); ``cores`` the
+    refits' chains run on (None: in parallel; 1: one after another, the same draws).
     """
     sampler = fits.settings(experiment, quick)
     if experiment.unit == "future":
@@ -158,13 +248,14 @@ def _compare(experiment, hyps, results, data, quick, log):
         try:
             return _logging_refit_problems(
                 forecast.compare_lfo, log, hyps, data, results, draws=sampler["draws"],
-                tune=sampler["tune"], chains=sampler["chains"], random_seed=sampler["seed"], **experiment.forecast)
+                tune=sampler["tune"], chains=sampler["chains"], random_seed=sampler["seed"], cores=cores,
+                **experiment.forecast)
         except ValueError as err:
             raise HypothesisError(f"experiment {experiment.name!r}: {err}") from None
     refit = None
     if experiment.max_refits > 0:
         inner = compare.refitter(hyps, data, unit=experiment.unit, max_refits=experiment.max_refits,
-                                 random_seed=sampler["seed"], **refit_settings(sampler))
+                                 random_seed=sampler["seed"], cores=cores, **refit_settings(sampler))
 
         def refit(name, mask):
             log(f"  {experiment.name}/{name}: {int(mask.sum())} unit(s) with Pareto k > {compare.K_BAD}: "

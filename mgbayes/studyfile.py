@@ -55,10 +55,12 @@ Many cells (see :mod:`mgbayes.cells`): ``data`` may be a folder or a glob
 metadata (columns ``file, cell[, area_cm2, electrolyte, ...]``) and
 ``pooling = "none" | "partial" | "both"`` (independent fits per cell, one
 hierarchical model of all cells, or both; compared with the cell as LOO
-unit). Their fits run in parallel: a local process pool by default, a
-Dask cluster with a top-level ``scheduler = "tcp://host:8786"`` (or
-``"local"`` for a ``LocalCluster``), ``"serial"`` for none; ``workers``
-sets the number of local workers. ``mgbayes run --scheduler/--workers``
+unit). Their fits run in parallel, as do the fits of all single
+experiments together (each with its chains one after another): a local
+process pool by default, a Dask cluster with a top-level
+``scheduler = "tcp://host:8786"`` (or ``"local"`` for a ``LocalCluster``),
+``"serial"`` for none (fits one after another, each with its chains in
+parallel; the same draws); ``workers`` sets the number of local workers. ``mgbayes run --scheduler/--workers``
 override both. A remote scheduler must be trusted (its results are
 unpickled): a study file's ``tcp://`` address is used only when
 ``--scheduler`` names it too.

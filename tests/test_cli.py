@@ -105,3 +105,17 @@ def test_compare_writes_results_tables_and_figures_named_by_circuit(tmp_path, ca
     assert (out / "report.html").is_file() and list((out / "figures").glob("*.png"))
     tree = inference.load(out / "fits" / "cell" / "R0-p_R1_C1.nc")
     assert tree["posterior"]["R1"].attrs["unit"] == "Ohm cm2"
+
+
+@pytest.mark.slow
+def test_fits_in_the_pool_and_one_after_another_give_the_same_study(small_study, tmp_path):
+    root, out = small_study  # made with the default scheduler: a process pool, chains one after another per fit
+    serial = tmp_path / "serial"
+    assert cli.main(["run", str(root / "study.toml"), "--out", str(serial), "--quick", "--scheduler", "serial"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(serial / "comparison.csv"), pd.read_csv(out / "comparison.csv"))
+    for name in ("charge_transfer", "no_drift"):
+        a, b = (inference.load(d / "fits" / "ocv" / f"{name}.nc") for d in (out, serial))
+        for var in a["posterior"].data_vars:
+            np.testing.assert_array_equal(a["posterior"][var].values, b["posterior"][var].values)
+        a.close()
+        b.close()

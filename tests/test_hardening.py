@@ -408,7 +408,7 @@ def test_concurrent_runs_into_one_folder_then_a_third_reuses_the_fits(tmp_path):
     results = [(r.wait(timeout=600), *r.communicate()) for r in runs]
     assert all(rc == 0 for rc, _, _ in results), results
     sampled = sum("sampling" in stdout for _, stdout, _ in results)
-    assert sampled == 1  # the second run waited for the first and reused its fits
+    assert sampled == 1, [stdout for _, stdout, _ in results]  # the second run waited for the first and reused its fits
     for name in ("charge_transfer", "no_drift"):
         assert inference.load(out / "fits" / "ocv" / f"{name}.nc").attrs["input_hash"]
     assert sorted(p.name for p in (out / "fits" / "ocv").iterdir()) == ["charge_transfer.nc", "no_drift.nc"]
