@@ -12,9 +12,15 @@ phases is counted once, in the innermost one) and by stage of the study
 absolute seconds stretch; the phase *shares* and the cold/warm ratio are
 what to compare.
 
+The phases are timed in the demo's own process. By default its fits run in
+a pool of worker processes (``mgbayes demo``'s default), whose phases this
+process does not see: their time shows as the ``fits`` stage's ``other``.
+``--scheduler serial`` runs every fit in the demo's process, one after
+another with its chains in parallel, for the full phase split.
+
     python benchmarks/bench_demo.py            # the full demo (paper.toml settings)
     python benchmarks/bench_demo.py --quick    # mgbayes demo --quick
-    python benchmarks/bench_demo.py --cold-only
+    python benchmarks/bench_demo.py --cold-only --scheduler serial
 """
 
 import argparse
@@ -103,7 +109,7 @@ def _patch(clock, module_name, attribute, **kind):
     setattr(target, name, clock.wrap(getattr(target, name), **kind))
 
 
-def child(out, quick):
+def child(out, quick, scheduler):
     """Run the demo in this process with every phase timed; print the table as JSON on the last line."""
     clock = Clock()
     for module, attribute, phase in PHASES:
@@ -113,18 +119,20 @@ def child(out, quick):
     from mgbayes import cli
 
     start = time.perf_counter()
-    code = cli.main(["demo", "--out", str(out)] + (["--quick"] if quick else []))
+    code = cli.main(["demo", "--out", str(out)] + (["--quick"] if quick else [])
+                    + (["--scheduler", scheduler] if scheduler else []))
     clock._credit()
     total = time.perf_counter() - start
     rows = [[stage, phase, s] for (stage, phase), s in sorted(clock.seconds.items())]
     print(json.dumps({"total": total, "rows": rows, "code": code}))
 
 
-def run(cache, out, quick, log):
+def run(cache, out, quick, log, scheduler=None):
     """One demo in a fresh process with its compile caches under ``cache``; returns the child's JSON."""
     env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
                MGBAYES_CACHE_DIR=str(cache / "densities"), PYTHONPATH=str(ROOT))
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(out)] + (["--quick"] if quick else [])
+    command += ["--scheduler", scheduler] if scheduler else []
     with open(log, "w") as handle:  # the demo's own log, then the timing table as JSON on the last line
         subprocess.run(command, env=env, check=True, stdout=handle, stderr=subprocess.STDOUT, text=True)
     return json.loads(Path(log).read_text().strip().splitlines()[-1])
@@ -148,18 +156,20 @@ def main():
     parser.add_argument("--quick", action="store_true", help="time mgbayes demo --quick")
     parser.add_argument("--cold-only", action="store_true", help="skip the warm rerun")
     parser.add_argument("--keep", help="keep the outputs, caches and logs in this folder")
+    parser.add_argument("--scheduler", default=None,
+                        help="the demo's --scheduler ('serial': every phase timed, fits one after another)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(Path(args.child), args.quick)
+        return child(Path(args.child), args.quick, args.scheduler)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(args.keep or tmp)
         tmp.mkdir(parents=True, exist_ok=True)
-        label = "mgbayes demo" + (" --quick" if args.quick else "")
-        cold = run(tmp / "cache", tmp / "out_cold", args.quick, tmp / "cold.log")
+        label = "mgbayes demo" + (" --quick" if args.quick else "") + (f" --scheduler {args.scheduler}" if args.scheduler else "")
+        cold = run(tmp / "cache", tmp / "out_cold", args.quick, tmp / "cold.log", args.scheduler)
         show(f"{label}, cold (empty compile caches)", cold)
         if not args.cold_only:
-            warm = run(tmp / "cache", tmp / "out_warm", args.quick, tmp / "warm.log")
+            warm = run(tmp / "cache", tmp / "out_warm", args.quick, tmp / "warm.log", args.scheduler)
             show(f"{label}, warm (caches from the cold run)", warm)
             print(f"\nwarm/cold = {warm['total'] / cold['total']:.2f}")
 
