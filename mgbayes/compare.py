@@ -569,9 +569,11 @@ class Refits(SamplingWrapper):
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
         n_draws = self.settings["draws"] * self.settings["chains"]
-        idata = sampler.sample(model, rng=self.rng, cores=self.cores, **self.settings)
-        report = diagnostics.check(idata, label)
-        if report.failed(n_draws):
+        # stopped once its divergences alone make it clearly failed (then sampled again anyway)
+        limit = int(diagnostics.DIVERGENT_FAILED * n_draws)
+        idata = sampler.sample(model, rng=self.rng, cores=self.cores, divergence_limit=limit, **self.settings)
+        report = None if idata is None else diagnostics.check(idata, label)
+        if report is None or report.failed(n_draws):
             idata = sampler.sample(model, rng=self.rng, cores=self.cores, **sampler.retry_settings(self.settings))
             report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
         if report.failed(n_draws):

@@ -480,9 +480,16 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-    for attempt in range(2 if retry else 1):
+    attempts = 2 if retry else 1
+    for attempt in range(attempts):
+        # a first run with more than a handful of divergences is sampled again below: stop it at that point
+        limit = diagnostics.DIVERGENCES_HANDFUL if attempt < attempts - 1 else None
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
-                       starts=starts, **settings)
+                       starts=starts, divergence_limit=limit, **settings)
+        if idata is None:
+            rng.integers(2**31)  # the seed finish() takes: the retry samples as after a whole first run
+            settings = retry_settings(settings)
+            continue
         idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
         idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler, light=light)
         idata.attrs["retried"] = attempt

@@ -293,7 +293,7 @@ def _constrained(model, points):
 
 @pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
-           target_accept=0.9, starts=6):
+           target_accept=0.9, starts=6, divergence_limit=None):
     """NUTS on ``model`` from the posterior mode; returns the raw DataTree.
 
     The result's attributes record the backend (``nuts_sampler``) and the
@@ -301,13 +301,39 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     :data:`EXACT_ARITHMETIC`, so the same seed gives the same draws whether
     the density was compiled here or loaded from a cache, with
     :data:`BLAS_THREADS` BLAS threads.
+
+    ``divergence_limit`` (PyMC's NUTS only): as soon as more divergent
+    transitions than this have occurred after tuning, sampling stops and
+    None is returned. A caller that would sample again with smaller steps
+    after that many (:func:`retry_settings`) learns it without drawing the
+    rest; ``rng`` is left as after a full run, so what it samples next is
+    the same either way.
     """
     with threadpool_limits(limits=BLAS_THREADS):
         return _sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
-                       nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts)
+                       nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts,
+                       divergence_limit=divergence_limit)
 
 
-def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts):
+class _TooManyDivergences(Exception):
+    """Raised in a sampling callback to stop a run that will be redone anyway."""
+
+
+def _divergence_counter(limit):
+    """A ``pm.sample`` callback that raises :class:`_TooManyDivergences` after ``limit`` post-tuning divergences."""
+    count = 0
+
+    def callback(trace, draw):
+        nonlocal count
+        if not draw.tuning and any(stats.get("diverging") for stats in draw.stats):
+            count += 1
+            if count > limit:
+                raise _TooManyDivergences
+    return callback
+
+
+def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts,
+            divergence_limit):
     rng = rng if rng is not None else np.random.default_rng()
     backend = resolve_sampler(nuts_sampler)
     reuse_freed_memory()
@@ -332,7 +358,12 @@ def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler
             pot, mass = potential(mode, covariance, rng=np.random.default_rng(rng.integers(2**31)),
                                   dense=not getattr(model, "mgbayes_hierarchical", False))
             step = pm.NUTS(potential=pot, logp_dlogp_func=fn, target_accept=target_accept)
-            idata = pm.sample(step=step, initvals=initvals, random_seed=int(rng.integers(2**31)), **common)
+            callback = None if divergence_limit is None else _divergence_counter(divergence_limit)
+            try:
+                idata = pm.sample(step=step, initvals=initvals, random_seed=int(rng.integers(2**31)), callback=callback,
+                                  **common)
+            except _TooManyDivergences:
+                return None
         else:  # external samplers take one start and tune their own mass matrix
             mass = "tuned by " + backend
             idata = pm.sample(initvals=initvals[0], nuts_sampler=backend, target_accept=target_accept,

@@ -227,3 +227,55 @@ def test_real_two_arc_spectrum_reports_the_same_arc_as_R1_under_every_seed():
         assert idata.attrs["ordered_arcs"] == "tau(R1) < tau(R2)"
         r1.append(float(idata["posterior"]["R1"].median()))
     assert max(r1) / min(r1) < 1.1, r1
+
+
+def funnel_model():
+    """Neal's funnel: NUTS at target_accept 0.9 diverges in its neck."""
+    with pm.Model() as model:
+        v = pm.Normal("v", 0.0, 3.0)
+        pm.Normal("x", 0.0, pm.math.exp(v / 2), shape=8)
+    return model
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_run_past_its_divergence_limit_stops_and_leaves_the_seeds_as_a_full_run(cores):
+    full_rng, stopped_rng = np.random.default_rng(3), np.random.default_rng(3)
+    full = sampler.sample(funnel_model(), draws=300, tune=200, chains=2, cores=cores, rng=full_rng)
+    assert int(full["sample_stats"]["diverging"].sum()) > 2  # the premise: more than the limit below
+    assert sampler.sample(funnel_model(), draws=300, tune=200, chains=2, cores=cores, rng=stopped_rng,
+                          divergence_limit=2) is None
+    assert full_rng.integers(2**31) == stopped_rng.integers(2**31)  # what is sampled next is the same
+    calm = sampler.sample(gaussian_model(), draws=100, tune=100, chains=2, cores=cores, rng=np.random.default_rng(3),
+                          divergence_limit=0)
+    assert int(calm["sample_stats"]["diverging"].sum()) == 0 and calm["posterior"].sizes["draw"] == 100
+
+
+@pytest.mark.slow
+def test_a_fit_whose_first_run_stops_at_its_divergences_equals_one_whose_first_run_went_to_the_end(monkeypatch):
+    from mgbayes import demo, study
+
+    experiment = next(e for e in study.load_study(demo.STUDY).experiments if e.name == "plating_iv")
+    hyps, data = study.prepare(experiment, log=lambda s: None)
+    h = next(h for h in hyps if h.name == "charge_transfer_onset")
+    stops = []
+    counter = sampler._divergence_counter
+
+    def watched(limit):
+        callback = counter(limit)
+
+        def call(trace, draw):
+            try:
+                callback(trace, draw)
+            except sampler._TooManyDivergences:
+                stops.append(draw.draw_idx)
+                raise
+        return call
+
+    options = {"draws": 300, "tune": 300, "chains": 4, "cores": 1, "random_seed": 2026}
+    monkeypatch.setattr(sampler, "_divergence_counter", watched)
+    stopped = inference.fit(h, data, **options)
+    monkeypatch.setattr(sampler, "_divergence_counter", lambda limit: None)
+    whole = inference.fit(h, data, **options)
+    assert len(stops) == 1 and stopped.attrs["retried"] == whole.attrs["retried"] == 1  # the first run stopped early
+    for var in whole["posterior"].data_vars:
+        np.testing.assert_array_equal(stopped["posterior"][var].values, whole["posterior"][var].values)
