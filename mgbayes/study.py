@@ -196,7 +196,9 @@ def fit_all(experiment, out_dir, hyps=None, data=None, *, quick=False, log=print
 
     A fit is reused when a finished one with the same inputs exists, in this
     experiment or another of the study (e.g. a hypothesis that the extra
-    information does not touch). Chains run in parallel within each fit.
+    information does not touch). The fits run one after another here, chains
+    in parallel within each (for simulation studies, which parallelise over
+    replicates; :func:`fit_experiments` is how a study fits).
     """
     if hyps is None:
         hyps, data = prepare(experiment, log=log)
