@@ -198,30 +198,26 @@ def _pool(tasks, workers, retries, progress):
     out, attempts = {}, dict.fromkeys(tasks, 0)
     with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         running = {pool.submit(function, **kwargs): name for name, (function, kwargs) in tasks.items()}
-        while running:
-            future = next(as_completed(running))
-            name = running.pop(future)
-            try:
-                out[name] = future.result()
-            except MgbayesError:
-                for f in running:
-                    f.cancel()
-                raise  # a user mistake: the same again on a retry, and its message names the fix
-            except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
-                attempts[name] += 1
-                if attempts[name] > retries:
-                    for f in running:
-                        f.cancel()
-                    raise _failed(name, err, retries) from err
-                function, kwargs = tasks[name]
-                running[pool.submit(function, **kwargs)] = name
-                continue
-            try:
+        try:
+            while running:
+                future = next(as_completed(running))
+                name = running.pop(future)
+                try:
+                    out[name] = future.result()
+                except MgbayesError:
+                    raise  # a user mistake: the same again on a retry, and its message names the fix
+                except Exception as err:  # noqa: BLE001 - retried, then reported with the task's name
+                    attempts[name] += 1
+                    if attempts[name] > retries:
+                        raise _failed(name, err, retries) from err
+                    function, kwargs = tasks[name]
+                    running[pool.submit(function, **kwargs)] = name
+                    continue
                 progress(name, out[name])
-            except BaseException:
-                for f in running:
-                    f.cancel()
-                raise
+        except BaseException:  # a failure, on_result's error or Ctrl-C: no task starts after it
+            for f in running:
+                f.cancel()
+            raise
     return out
 
 

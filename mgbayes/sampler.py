@@ -332,6 +332,20 @@ def _divergence_counter(limit):
     return callback
 
 
+def _check_complete(idata, chains, draws):
+    """Raise KeyboardInterrupt when PyMC returned fewer chains or draws than asked for.
+
+    PyMC stops sampling on Ctrl-C and returns what it has, and so does each
+    worker of a pool (the signal reaches the whole process group): such a
+    fit must stop the run, never be post-processed, saved and reused as if
+    it were whole.
+    """
+    posterior = idata["posterior"]
+    got = (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
+    if got != (chains, draws):
+        raise KeyboardInterrupt(f"sampling was interrupted: {got[0]} chains × {got[1]} draws of {chains} × {draws}")
+
+
 def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts,
             divergence_limit):
     rng = rng if rng is not None else np.random.default_rng()
@@ -368,6 +382,7 @@ def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler
             mass = "tuned by " + backend
             idata = pm.sample(initvals=initvals[0], nuts_sampler=backend, target_accept=target_accept,
                               random_seed=int(rng.integers(2**31)), **common)
+    _check_complete(idata, chains, draws)
     idata.attrs["nuts_sampler"] = backend
     idata.attrs["mass_matrix"] = mass
     idata.attrs["modes_found"] = len(modes)

@@ -144,6 +144,26 @@ def test_map_fits_hands_each_result_to_on_result_here_as_it_arrives(scheduler):
                           log=lambda s: None, on_result=refuse)
 
 
+def _mark(*, path):
+    import time
+    from pathlib import Path
+
+    Path(path).write_text("ran")
+    time.sleep(2.0)  # long enough for the caller to cancel what is still waiting, even on a loaded machine
+    return path
+
+
+def _interrupted():
+    raise KeyboardInterrupt("sampling was interrupted")  # what a worker's fit raises after Ctrl-C
+
+
+def test_no_task_starts_after_ctrl_c_in_the_pool(tmp_path):
+    tasks = {"first": (_interrupted, {}), **{f"t{k}": (_mark, {"path": str(tmp_path / f"t{k}")}) for k in range(8)}}
+    with pytest.raises(KeyboardInterrupt):
+        parallel.map_fits(tasks, scheduler="processes", workers=1, log=lambda s: None)
+    assert len(list(tmp_path.glob("t*"))) <= 3  # at most what the pool had already queued (8 ran before the fix)
+
+
 def test_map_fits_dask_retries_a_failed_fit(tmp_path):
     out = parallel.map_fits({"a": (_boom, {"fail_file": str(tmp_path / "m")}), "b": (_double, {"x": 7})},
                             scheduler="local", workers=1, log=lambda s: None)

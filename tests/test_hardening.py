@@ -401,6 +401,23 @@ def _run_cli(args, **kwargs):
 
 
 @pytest.mark.slow
+def test_ctrl_c_stops_a_run_at_once_and_saves_no_partial_fit(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    second = '[[experiment]]\nname = "other"\ndata = "cell.mpt"\narea_cm2 = 2.0\nsymmetric = true\nhypotheses = "hyp"\n'
+    path = _study_with(tmp_path, {"draws = 200": "draws = 50000"}, second)  # fits far longer than the wait below
+    out = tmp_path / "out"
+    run = _run_cli(["run", str(path), "--out", str(out)], start_new_session=True,
+                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    for line in run.stdout:
+        if "sampling 4 fit(s)" in line:
+            break
+    time.sleep(5)  # two fits compiling or sampling in the pool's workers
+    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    assert run.wait(timeout=300) == 130 and "interrupted" in run.stderr.read()
+    assert not list((out / "fits").glob("*/*.nc"))  # PyMC returns the draws it has; none is kept as a fit
+
+
+@pytest.mark.slow
 def test_concurrent_runs_into_one_folder_then_a_third_reuses_the_fits(tmp_path):
     path = _study_with(tmp_path, {"draws = 200": "draws = 40", "tune = 300": "tune = 40"})
     out = tmp_path / "out"

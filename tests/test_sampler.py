@@ -279,3 +279,17 @@ def test_a_fit_whose_first_run_stops_at_its_divergences_equals_one_whose_first_r
     assert len(stops) == 1 and stopped.attrs["retried"] == whole.attrs["retried"] == 1  # the first run stopped early
     for var in whole["posterior"].data_vars:
         np.testing.assert_array_equal(stopped["posterior"][var].values, whole["posterior"][var].values)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_an_interrupted_run_is_never_returned_as_a_fit(monkeypatch, cores):
+    def interrupt_after(limit):  # Ctrl-C halfway: PyMC stops and returns the draws it has
+        def callback(trace, draw):
+            if not draw.tuning and draw.draw_idx >= 150:
+                raise KeyboardInterrupt
+        return callback
+
+    monkeypatch.setattr(sampler, "_divergence_counter", interrupt_after)
+    with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
+        sampler.sample(gaussian_model(), draws=100, tune=100, chains=2, cores=cores, rng=np.random.default_rng(3),
+                       divergence_limit=0)
