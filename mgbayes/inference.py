@@ -486,12 +486,12 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         limit = diagnostics.DIVERGENCES_HANDFUL if attempt < attempts - 1 else None
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
                        starts=starts, divergence_limit=limit, **settings)
+        seed = rng.integers(2**31)  # finish()'s, drawn for a stopped run too: a retry samples as after a whole one
         if idata is None:
-            rng.integers(2**31)  # the seed finish() takes: the retry samples as after a whole first run
             settings = retry_settings(settings)
             continue
         idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
-        idata = finish(hypothesis, obs, idata, random_seed=rng.integers(2**31), sampler=sampler, light=light)
+        idata = finish(hypothesis, obs, idata, random_seed=seed, sampler=sampler, light=light)
         idata.attrs["retried"] = attempt
         failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
                   or int(idata.attrs["modes_disagree"]) or idata.attrs["divergences"] > diagnostics.DIVERGENCES_HANDFUL)

@@ -79,14 +79,13 @@ def _run(study, out_dir, *, quick, log, command, scheduler, workers):
                                                               out_dir)
 
     fitted, prepared = fit_experiments(singles, out_dir, **options, then=compare_fitted)
-    for experiment in singles:
-        datas[experiment.name] = prepared[experiment.name][1]
-        results[experiment.name] = fitted[experiment.name]
+    results.update(fitted)  # the single experiments' fits and their outside data alone
+    datas.update({name: data for name, (_, data) in prepared.items()})
     for name, twin in twins.items():
         if name in comparisons and twin.name in comparisons:
             comparisons[name].spectra_only = twin.name
     order = [e.name for e in study.experiments] + [k for k in fitted if k not in prepared]  # then outside data alone
-    results = {k: results.get(k, fitted.get(k)) for k in order}
+    results = {k: results[k] for k in order}
     datas = {k: datas[k] for k in order if k in datas}
     comparisons = {k: comparisons[k] for k in order if k in comparisons}
     outputs.write_all(study, out_dir, results, datas, comparisons, quick=quick, command=command, log=log,
@@ -164,14 +163,11 @@ def schedule(groups, size, *, workers):
     first. The ``workers - 1`` costliest fits of all start at once, so the
     longest fits do not start last and run alone at the end.
     """
-    owner = {t.name: name for name, group in groups.items() for t in group}
-
-    def cost(t):
-        return size[owner[t.name]] * len(t.hypothesis.free_parameters())
-
-    by_size = [t for name in sorted(groups, key=size.get) for t in sorted(groups[name], key=lambda t: -cost(t))]
-    first = sorted(by_size, key=lambda t: -cost(t))[:max(0, workers - 1)]
-    return first + [t for t in by_size if t.name not in {f.name for f in first}]
+    cost = {t.name: size[name] * len(t.hypothesis.free_parameters()) for name, group in groups.items() for t in group}
+    by_size = [t for name in sorted(groups, key=size.get) for t in sorted(groups[name], key=lambda t: -cost[t.name])]
+    first = sorted(by_size, key=lambda t: -cost[t.name])[:max(0, workers - 1)]
+    started = {t.name for t in first}
+    return first + [t for t in by_size if t.name not in started]
 
 
 def prepare(experiment, *, log=print):
