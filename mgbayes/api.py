@@ -90,7 +90,7 @@ def _data(data, area_cm2, symmetric):
     return data
 
 
-def fit(model, data, *, area_cm2=None, symmetric=None, noise="proportional", draws=1000, tune=1000, chains=4,
+def fit(model, data, *, area_cm2=None, symmetric=None, noise="proportional", draws=1000, tune=inference.TUNE, chains=4,
         seed=None, progressbar=False, **options):
     """Sample the posterior of a model given data with NUTS.
 
@@ -109,14 +109,16 @@ def fit(model, data, *, area_cm2=None, symmetric=None, noise="proportional", dra
     noise : str
         Noise model of a circuit string (hypothesis files state their own).
     draws, tune, chains : int
-        NUTS settings per chain.
+        NUTS settings per chain; ``draws`` is the most a chain makes, as
+        sampling stops once every convergence check passes (pass
+        ``until_converged=False`` for exactly ``draws``).
     seed : int, optional
         Makes the fit reproducible.
     progressbar : bool
         Show PyMC's progress bar.
     **options
         Passed to :func:`mgbayes.inference.fit` (``target_accept``,
-        ``nuts_sampler``, ``cores``, ``retry``...).
+        ``nuts_sampler``, ``cores``, ``retry``, ``until_converged``...).
 
     Returns
     -------

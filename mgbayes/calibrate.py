@@ -212,7 +212,8 @@ def fit_replicate(hypothesis, obs, priors, values, *, sampler, seed, start=None)
         warnings.simplefilter("ignore")  # convergence is judged by decide(), not printed per replicate
         return inference.fit(hypothesis, None, model=(model, observed), draws=sampler["draws"], tune=sampler["tune"],
                              chains=sampler["chains"], cores=1, random_seed=seed,
-                             target_accept=sampler.get("target_accept", 0.9), light=True)
+                             target_accept=sampler.get("target_accept", 0.9),
+                             until_converged=sampler.get("until_converged", True), light=True)
 
 
 def summarise_fit(idata, unit, truth=None):

@@ -189,10 +189,11 @@ def _circuits(args):
     results = {}
     for k, text in enumerate(args.circuit, start=1):
         h = api.hypothesis(text)
-        _log(f"[{k}/{len(args.circuit)}] {text}: sampling {args.chains} chains × {args.draws} draws ({args.draws} tuning) ...")
+        _log(f"[{k}/{len(args.circuit)}] {text}: sampling {args.chains} chains × at most {args.draws} draws "
+             f"({api.inference.TUNE} tuning) ...")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # its text is printed below
-            idata = api.fit(h, data, draws=args.draws, tune=args.draws, chains=args.chains, seed=args.seed,
+            idata = api.fit(h, data, draws=args.draws, chains=args.chains, seed=args.seed,
                             progressbar=sys.stderr.isatty())
         results[text] = idata
         _log(idata.attrs["diagnostics"])

@@ -568,13 +568,19 @@ class Refits(SamplingWrapper):
         left = sorted({*np.unique(self.index[own]).tolist(),
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
-        n_draws = self.settings["draws"] * self.settings["chains"]
+        draws = self.settings["draws"]
+        n_draws = draws * self.settings["chains"]
+
+        def converged(idata):  # a refit, like a fit, stops once more draws could change no check
+            return diagnostics.check(idata, label).enough_draws(idata["posterior"].sizes["draw"] / draws)
         # stopped once its divergences alone make it clearly failed (then sampled again anyway)
         limit = int(diagnostics.DIVERGENT_FAILED * n_draws)
-        idata = sampler.sample(model, rng=self.rng, cores=self.cores, divergence_limit=limit, **self.settings)
+        idata = sampler.sample(model, rng=self.rng, cores=self.cores, divergence_limit=limit, enough=converged,
+                               **self.settings)
         report = None if idata is None else diagnostics.check(idata, label)
         if report is None or report.failed(n_draws):
-            idata = sampler.sample(model, rng=self.rng, cores=self.cores, **sampler.retry_settings(self.settings))
+            idata = sampler.sample(model, rng=self.rng, cores=self.cores, enough=converged,
+                                   **sampler.retry_settings(self.settings, tune_min=0))
             report = diagnostics.warn_if_failed(idata, label)  # the whole diagnosis goes to the log
         if report.failed(n_draws):
             self.problems.append(f"without {self.unit} unit(s) {left}: R-hat {report.rhat_max:.3f}, "

@@ -52,7 +52,8 @@ class Task:
         The data; or an :class:`~mgbayes.studyfile.Experiment` (or a dict of
         them, one per cell) read where the fit runs.
     settings : dict
-        ``draws``, ``tune``, ``chains``, ``seed`` (this fit's own) and ``target_accept``.
+        ``draws``, ``tune``, ``chains``, ``seed`` (this fit's own), ``target_accept`` and
+        ``until_converged``.
     path : Path or None
         Where the result is saved.
     cores : int or None
@@ -201,7 +202,7 @@ def fit(*, task):
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the log and the convergence table
         idata = inference.fit(task.hypothesis, data, draws=s["draws"], tune=s["tune"], chains=s["chains"],
                               cores=task.cores, random_seed=s["seed"], target_accept=s["target_accept"],
-                              progressbar=task.cores is None and sys.stderr.isatty())
+                              until_converged=s.get("until_converged", True), progressbar=task.cores is None and sys.stderr.isatty())
     idata.attrs.update({**task.attrs, "fit_seconds": time.perf_counter() - start,
                         **({"input_hash": task.key} if task.key else {})})
     return idata
@@ -265,13 +266,16 @@ def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, l
             on_result(task, out[task.name])
     if todo:
         s = todo[0].settings
-        log(f"  {label}: sampling {len(todo)} fit(s), {s['chains']} chains × {s['draws']} draws ({s['tune']} tuning)"
+        most = "at most " if s.get("until_converged", True) else ""
+        log(f"  {label}: sampling {len(todo)} fit(s), {s['chains']} chains × {most}{s['draws']} draws ({s['tune']} tuning)"
             f" each, scheduler: {scheduler or 'processes'} ...")
     by_name = {t.name: t for t in todo}
 
     def arrived(name, idata):
         task = by_name[name]
-        log(f"    {task.name}: {idata.attrs['fit_seconds']:.1f} s — {idata.attrs['diagnostics']}")
+        sizes = idata["posterior"].sizes
+        log(f"    {task.name}: {idata.attrs['fit_seconds']:.1f} s, {sizes['chain']} × {sizes['draw']} draws — "
+            f"{idata.attrs['diagnostics']}")
         for t in [task, *twins.get(name, [])]:
             if t.path is not None:
                 inference.save(idata, t.path)

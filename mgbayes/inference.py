@@ -32,7 +32,7 @@ from .backend import namespace
 from .errors import HypothesisError, MgbayesError
 from .hypotheses import MAX_COORDINATES, PER_PART, coordinate_inputs
 from .observations import check_kind, observe
-from .sampler import density, resolve_sampler, retry_settings, sample
+from .sampler import TUNE, density, resolve_sampler, retry_settings, sample
 
 #: Draws from the prior in the ``prior`` and ``prior_predictive`` groups (one chain).
 PRIOR_DRAWS = 500
@@ -416,8 +416,9 @@ def _set_input(model, name, values):
             shared.set_value(values)
 
 
-def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random_seed=None,
-        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True, model=None, light=False):
+def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random_seed=None,
+        progressbar=False, nuts_sampler=None, target_accept=0.9, starts=6, retry=True, model=None, light=False,
+        until_converged=True):
     """Sample the posterior of ``hypothesis`` given ``data`` with NUTS.
 
     Parameters
@@ -425,7 +426,8 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     hypothesis : Hypothesis
     data : Spectrum, SpectrumSeries, IVCurve or list of Transient
     draws, tune, chains : int
-        NUTS settings (per chain).
+        NUTS settings (per chain); with ``until_converged``, ``draws`` is the
+        most a chain makes.
     cores : int, optional
         Processes for chains (default: one per chain, at most one per CPU).
     random_seed : int, optional
@@ -450,6 +452,18 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         A prepared ``(pm.Model, Observations)`` of ``hypothesis`` (e.g. from
         :func:`build_model` with ``mutable=True`` and :func:`set_observed`);
         ``data`` is then not read.
+    until_converged : bool
+        Stop sampling at the first look (after 20 %, 30 %, ... of ``draws``,
+        :func:`mgbayes.sampler.looks`) at which every convergence check of
+        :func:`mgbayes.diagnostics.check` passes on the draws so far (R-hat
+        at most 1.01, bulk and tail ESS at least 400, E-BFMI, chains in one
+        mode) but divergent transitions, of which there are at most a
+        handful at the rate found so far over all ``draws``: more draws
+        would only add to those (they stay in the report); and with at least
+        :data:`mgbayes.diagnostics.LOO_DRAWS_MIN` draws in all chains, for
+        PSIS-LOO. A fit that never gets there makes all ``draws``, as
+        without. The kept draws are exactly the first draws of the longer
+        run (PyMC's NUTS only; other backends always make ``draws``).
     light : bool
         Keep only what a comparison and the convergence checks need: the
         posterior as sampled, ``log_likelihood``, ``observed_data``,
@@ -480,12 +494,13 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+    enough = _converged(hypothesis, model.mgbayes_priors, draws) if until_converged else None
     attempts = 2 if retry else 1
     for attempt in range(attempts):
         # a first run with more than a handful of divergences is sampled again below: stop it at that point
         limit = diagnostics.DIVERGENCES_HANDFUL if attempt < attempts - 1 else None
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
-                       starts=starts, divergence_limit=limit, **settings)
+                       starts=starts, divergence_limit=limit, enough=enough, **settings)
         seed = rng.integers(2**31)  # finish()'s, drawn for a stopped run too: a retry samples as after a whole one
         if idata is None:
             settings = retry_settings(settings)
@@ -493,7 +508,8 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
         idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
         idata = finish(hypothesis, obs, idata, random_seed=seed, sampler=sampler, light=light)
         idata.attrs["retried"] = attempt
-        failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], draws * chains)
+        made = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]
+        failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], made)
                   or int(idata.attrs["modes_disagree"]) or idata.attrs["divergences"] > diagnostics.DIVERGENCES_HANDFUL)
         if not failed:
             break
@@ -501,6 +517,18 @@ def fit(hypothesis, data, *, draws=1000, tune=1000, chains=4, cores=None, random
     if not int(idata.attrs["converged"]):
         warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)
     return idata
+
+
+def _converged(hypothesis, priors, draws):
+    """Whether more of the ``draws`` per chain could change no convergence check of the draws so far (a raw sampler DataTree).
+
+    See :meth:`mgbayes.diagnostics.ConvergenceReport.enough_draws`; the arcs
+    are ordered as :func:`fit` orders them.
+    """
+    def enough(idata):
+        report = diagnostics.check(order_arcs(hypothesis, priors, idata), hypothesis.name)
+        return report.enough_draws(idata["posterior"].sizes["draw"] / draws, draws_min=diagnostics.LOO_DRAWS_MIN)
+    return enough
 
 
 def check_derived(hypothesis, data, priors=None, *, draws=16, seed=0):

@@ -29,17 +29,22 @@ only when asked for by name; see :func:`resolve_sampler`.
 
 import ctypes
 import functools
+import time
 import warnings
 
 import numpy as np
 import pymc as pm
 import pytensor
 import scipy.optimize
+from pymc.backends import init_traces
 from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.progress_bar import MCMCProgressBarManager
+from pymc.sampling.mcmc import _sample_return
 from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt, QuadPotentialFullAdapt
 from threadpoolctl import threadpool_limits
 
 from . import cache, parallel
+from .chains import ChainProcesses, Chains
 from .errors import SamplingError
 
 #: Above this many free parameters the mass matrix is diagonal (a dense one costs O(n^2) per step).
@@ -72,13 +77,22 @@ EXACT_ARITHMETIC = {"numba__fastmath": False}
 BLAS_THREADS = 1
 
 
-#: The second fit after a failed one (see :func:`retry_settings`) asks for acceptance at least this high.
+#: Tuning iterations per chain by default. The chains start at the posterior mode with the Laplace
+#: covariance as their mass matrix, so tuning has a step size to find and a metric to refine, not a
+#: typical set to reach: with 500 instead of PyMC's 1000 the demo study gave the same verdicts and ESS of
+#: the same order (benchmarks/README.md), and a fit whose tuning fell short fails a check and is sampled
+#: again with :func:`retry_settings`.
+TUNE = 500
+#: The second fit after a failed one (see :func:`retry_settings`) asks for acceptance at least this high,
 RETRY_TARGET_ACCEPT = 0.97
+#: ... and tunes at least this long: the plating law charge_transfer_onset (a sharp onset), sampled again
+#: at 0.97 after 1000 tuning iterations, kept 1-4 divergent transitions at 3 of 4 seeds; after 2000, none at 3 of 3.
+RETRY_TUNE = 2000
 
 
-def retry_settings(settings):
-    """NUTS ``settings`` for a second fit after divergent transitions: smaller steps, twice the tuning."""
-    return {**settings, "tune": 2 * settings["tune"],
+def retry_settings(settings, *, tune_min=RETRY_TUNE):
+    """NUTS ``settings`` for a second fit after a failed one: smaller steps, twice the tuning (at least ``tune_min``)."""
+    return {**settings, "tune": max(2 * settings["tune"], tune_min),
             "target_accept": max(settings.get("target_accept", 0.9), RETRY_TARGET_ACCEPT)}
 
 
@@ -293,7 +307,7 @@ def _constrained(model, points):
 
 @pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
-           target_accept=0.9, starts=6, divergence_limit=None):
+           target_accept=0.9, starts=6, divergence_limit=None, enough=None):
     """NUTS on ``model`` from the posterior mode; returns the raw DataTree.
 
     The result's attributes record the backend (``nuts_sampler``) and the
@@ -302,34 +316,139 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
     the density was compiled here or loaded from a cache, with
     :data:`BLAS_THREADS` BLAS threads.
 
-    ``divergence_limit`` (PyMC's NUTS only): as soon as more divergent
-    transitions than this have occurred after tuning, sampling stops and
-    None is returned. A caller that would sample again with smaller steps
-    after that many (:func:`retry_settings`) learns it without drawing the
-    rest; ``rng`` is left as after a full run, so what it samples next is
-    the same either way.
+    With PyMC's NUTS the chains advance together (:mod:`mgbayes.chains`),
+    in this process when ``cores`` is 1, else in ``cores`` worker
+    processes, with the same draws either way, and are looked at after
+    the draws of :func:`looks`:
+
+    ``divergence_limit``
+        when more divergent transitions than this have occurred after
+        tuning, sampling stops and None is returned (a caller that would
+        sample again with smaller steps after that many learns it without
+        drawing the rest); ``rng`` is left as after a full run, so what it
+        samples next is the same either way.
+    ``enough``
+        a function of the draws so far (a DataTree like the one returned);
+        when it returns True sampling stops and those draws are returned,
+        ``draws`` then being the most each chain makes. A chain's first
+        ``n`` draws are exactly those of a run with ``draws = n``.
     """
     with threadpool_limits(limits=BLAS_THREADS):
         return _sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
                        nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts,
-                       divergence_limit=divergence_limit)
+                       divergence_limit=divergence_limit, enough=enough)
 
 
-class _TooManyDivergences(Exception):
-    """Raised in a sampling callback to stop a run that will be redone anyway."""
+#: A fit that may stop early (``enough``) is first looked at after this share of its draws, then after every
+#: further :data:`LOOK_EVERY` share; divergences are counted at the same looks.
+FIRST_LOOK, LOOK_EVERY = 0.2, 0.1
 
 
-def _divergence_counter(limit):
-    """A ``pm.sample`` callback that raises :class:`_TooManyDivergences` after ``limit`` post-tuning divergences."""
-    count = 0
+def looks(draws, *, early=True):
+    """Draws per chain after which a run is looked at: every :data:`LOOK_EVERY` of ``draws`` from :data:`FIRST_LOOK` on.
 
-    def callback(trace, draw):
-        nonlocal count
-        if not draw.tuning and any(stats.get("diverging") for stats in draw.stats):
-            count += 1
-            if count > limit:
-                raise _TooManyDivergences
-    return callback
+    With ``early=False`` only the last draw. Always ends with ``draws``.
+    """
+    if not early:
+        return [draws]
+    every = max(1, round(LOOK_EVERY * draws))
+    first = max(every, round(FIRST_LOOK * draws))
+    return [n for n in range(first, draws, every)] + [draws]
+
+
+def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts,
+            divergence_limit, enough):
+    rng = rng if rng is not None else np.random.default_rng()
+    backend = resolve_sampler(nuts_sampler)
+    reuse_freed_memory()
+    fn = density(model, key=getattr(model, "mgbayes_key", None))
+    x0 = DictToArrayBijection.map(model.initial_point())
+    info, x0 = x0.point_map_info, x0.data
+    modes = find_modes(fn, x0, starts=starts, rng=np.random.default_rng(rng.integers(2**31)))
+    mode = modes[0][0]
+    covariance = laplace_covariance(fn, mode)
+    points = starting_points(fn, modes, covariance, chains, rng=rng)
+    hierarchical = getattr(model, "mgbayes_hierarchical", False)
+
+    def label(idata, mass):
+        idata.attrs["nuts_sampler"] = backend
+        idata.attrs["mass_matrix"] = mass
+        idata.attrs["modes_found"] = len(modes)
+        idata.attrs["mode_logp"] = float(modes[0][1])
+        stats = idata["sample_stats"]
+        lp = next((stats[k].values for k in ("lp", "model_logp") if k in stats), None)
+        # a funnel's mode is no summary of its draws
+        idata.attrs["mode_gap"] = mode_gap(modes, lp, mode.size) if lp is not None and not hierarchical else 0.0
+        return idata
+
+    with model, warnings.catch_warnings():
+        # a trajectory that overflows (non-finite momentum or energy) is a divergence: NUTS rejects
+        # it and counts it, and diagnostics.check reports the count by name
+        warnings.filterwarnings("ignore", message="(overflow|invalid value) encountered", category=RuntimeWarning,
+                                module=r"pymc\.")
+        if backend != "pymc":  # external samplers take one start and tune their own mass matrix
+            initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
+            warnings.filterwarnings("ignore", message=".*initvals.*")
+            idata = pm.sample(initvals=initvals[0], nuts_sampler=backend, target_accept=target_accept,
+                              random_seed=int(rng.integers(2**31)), draws=draws, tune=tune, chains=chains,
+                              cores=cores or min(chains, parallel.cpus()), progressbar=progressbar,
+                              compute_convergence_checks=False, quiet=not progressbar, mp_ctx=parallel.chain_context())
+            _check_complete(idata, chains, draws)
+            return label(idata, "tuned by " + backend)
+        potential_seed = rng.integers(2**31)
+        steps, mass = [], None
+        for _ in range(chains):  # one step method per chain, each adapting on its own, as in pm.sample
+            pot, mass = potential(mode, covariance, rng=np.random.default_rng(potential_seed), dense=not hierarchical)
+            steps.append(pm.NUTS(potential=pot, logp_dlogp_func=fn, target_accept=target_accept))
+        initial_points = [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points]
+        idata = _run_chains(model, steps, initial_points, seed=int(rng.integers(2**31)), draws=draws, tune=tune,
+                            cores=cores or min(chains, parallel.cpus()), progressbar=progressbar,
+                            divergence_limit=divergence_limit,
+                            enough=None if enough is None else (lambda idata: enough(label(idata, mass))))
+    return None if idata is None else label(idata, mass)
+
+
+def _run_chains(model, steps, starts, *, seed, draws, tune, cores, progressbar, divergence_limit, enough):
+    """Advance the chains look by look (:func:`looks`); None when they pass ``divergence_limit``.
+
+    The draws are recorded in PyMC's traces and packaged by PyMC's own
+    ``_sample_return``, so the DataTree is the one ``pm.sample`` would
+    return for the same chains (tests/test_chains.py checks the draws).
+    """
+    chains = len(steps)
+    rngs = np.random.default_rng(seed).spawn(chains)
+    for g in rngs:  # pm.sample draws each chain's seed for its start from its generator first; so do we
+        g.integers(2**30)
+    run, traces = init_traces(backend=None, chains=chains, expected_length=draws + tune, step=steps[0],
+                              initial_point=starts[0], model=model, tune=tune)
+    bar = MCMCProgressBarManager(step_method=steps[0], chains=chains, draws=draws, tune=tune, progressbar=progressbar)
+    runner = (Chains(steps, starts, rngs, tune=tune, total=tune + draws) if cores == 1 else
+              ChainProcesses(steps, starts, rngs, tune=tune, total=tune + draws, processes=cores))
+    t0, done, divergences, last_stats = time.time(), 0, 0, [None] * chains
+    try:
+        with bar:
+            for look in looks(draws, early=enough is not None or divergence_limit is not None):
+                for chain, records in enumerate(runner.advance(tune + look - done)):
+                    for k, (point, stats, warm) in enumerate(records, start=done):
+                        traces[chain].record(point, stats, in_warmup=warm)
+                        divergences += not warm and bool(stats[0].get("diverging"))
+                        bar.update(chain_idx=chain, is_last=False, draw=k, stats=stats, tuning=warm)
+                    last_stats[chain] = records[-1][1]
+                done = tune + look
+                if divergence_limit is not None and divergences > divergence_limit:
+                    return None
+                last = look == draws
+                if last or enough is not None:
+                    idata = _sample_return(run=run, traces=traces, tune=tune, t_sampling=time.time() - t0,
+                                           discard_tuned_samples=True, compute_convergence_checks=False,
+                                           return_inferencedata=True, keep_warning_stat=False, idata_kwargs={},
+                                           model=model, quiet=True)
+                    if last or enough(idata):
+                        for chain, stats in enumerate(last_stats):
+                            bar.update(chain_idx=chain, is_last=True, draw=done - 1, stats=stats, tuning=False)
+                        return idata
+    finally:
+        runner.close()
 
 
 def _check_complete(idata, chains, draws):
@@ -344,51 +463,3 @@ def _check_complete(idata, chains, draws):
     got = (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
     if got != (chains, draws):
         raise KeyboardInterrupt(f"sampling was interrupted: {got[0]} chains × {got[1]} draws of {chains} × {draws}")
-
-
-def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts,
-            divergence_limit):
-    rng = rng if rng is not None else np.random.default_rng()
-    backend = resolve_sampler(nuts_sampler)
-    reuse_freed_memory()
-    fn = density(model, key=getattr(model, "mgbayes_key", None))
-    x0 = DictToArrayBijection.map(model.initial_point())
-    info, x0 = x0.point_map_info, x0.data
-    modes = find_modes(fn, x0, starts=starts, rng=np.random.default_rng(rng.integers(2**31)))
-    mode = modes[0][0]
-    covariance = laplace_covariance(fn, mode)
-    points = starting_points(fn, modes, covariance, chains, rng=rng)
-    initvals = _constrained(model, [DictToArrayBijection.rmap(RaveledVars(x, info)) for x in points])
-    common = {"draws": draws, "tune": tune, "chains": chains, "cores": cores or min(chains, parallel.cpus()),
-              "progressbar": progressbar, "compute_convergence_checks": False, "quiet": not progressbar,
-              "mp_ctx": parallel.chain_context()}  # chain processes die with this one, even on SIGKILL
-    with model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*initvals.*")
-        # a trajectory that overflows (non-finite momentum or energy) is a divergence: NUTS rejects
-        # it and counts it, and diagnostics.check reports the count by name
-        warnings.filterwarnings("ignore", message="(overflow|invalid value) encountered", category=RuntimeWarning,
-                                module=r"pymc\.")
-        if backend == "pymc":
-            pot, mass = potential(mode, covariance, rng=np.random.default_rng(rng.integers(2**31)),
-                                  dense=not getattr(model, "mgbayes_hierarchical", False))
-            step = pm.NUTS(potential=pot, logp_dlogp_func=fn, target_accept=target_accept)
-            callback = None if divergence_limit is None else _divergence_counter(divergence_limit)
-            try:
-                idata = pm.sample(step=step, initvals=initvals, random_seed=int(rng.integers(2**31)), callback=callback,
-                                  **common)
-            except _TooManyDivergences:
-                return None
-        else:  # external samplers take one start and tune their own mass matrix
-            mass = "tuned by " + backend
-            idata = pm.sample(initvals=initvals[0], nuts_sampler=backend, target_accept=target_accept,
-                              random_seed=int(rng.integers(2**31)), **common)
-    _check_complete(idata, chains, draws)
-    idata.attrs["nuts_sampler"] = backend
-    idata.attrs["mass_matrix"] = mass
-    idata.attrs["modes_found"] = len(modes)
-    idata.attrs["mode_logp"] = float(modes[0][1])
-    stats = idata["sample_stats"]
-    lp = next((stats[k].values for k in ("lp", "model_logp") if k in stats), None)
-    hierarchical = getattr(model, "mgbayes_hierarchical", False)  # a funnel's mode is no summary of its draws
-    idata.attrs["mode_gap"] = mode_gap(modes, lp, mode.size) if lp is not None and not hierarchical else 0.0
-    return idata

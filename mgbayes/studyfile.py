@@ -109,7 +109,7 @@ _EXPERIMENT_KEYS = {"name", "data", "area_cm2", "symmetric", "hypotheses", "info
                     "kk", "kk_threshold",  # Kramers-Kronig pre-check, see mgbayes.kk
                     "evidence", "truth", "stated", "ohmic_spectrum"}
 _EVIDENCE_KEYS = {"name", "data", "hypothesis", "area_cm2", "symmetric", "shares"}
-_SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
+_SAMPLER_KEYS = {"draws", "tune", "chains", "seed", "target_accept", "until_converged"}
 QUICK = {"draws": 300, "tune": 400, "chains": 2}
 
 
@@ -203,7 +203,11 @@ def _sampler(table, where, base=None):
     accept = table.get("target_accept", 0.9)
     if not isinstance(accept, (int, float)) or isinstance(accept, bool) or not 0 < accept < 1:
         raise HypothesisError(f"{where}: target_accept = {accept!r}; expected a number between 0 and 1, e.g. 0.9")
-    return {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1, "target_accept": 0.9, **(base or {}), **table}
+    if not isinstance(table.get("until_converged", True), bool):
+        raise HypothesisError(f"{where}: until_converged = {table['until_converged']!r}; expected true or false "
+                              "(true: stop once every convergence check passes, draws being the most per chain)")
+    return {"draws": 1000, "tune": inference.TUNE, "chains": 4, "seed": 1, "target_accept": 0.9, "until_converged": True,
+            **(base or {}), **table}
 
 
 def _experiment(table, path, defaults, provenance, k):

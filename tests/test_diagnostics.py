@@ -42,3 +42,30 @@ def test_study_logs_refit_problems_and_drops_other_warnings():
         warnings.simplefilter("error")
         assert study._logging_refit_problems(refits, lines.append) == 7
     assert lines == ["    refit problem: ct, refit: R-hat 1.3"]
+
+
+def fit_with(divergences=0, shift=0.0, n=500):
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (4, n)) + np.array([[0.0], [0.0], [0.0], [shift]])
+    diverging = np.zeros((4, n), bool)
+    diverging[0, :divergences] = True
+    return az.from_dict({"posterior": {"R_ct": x}, "sample_stats": {"diverging": diverging}})
+
+
+def test_enough_draws_when_every_check_passes_but_a_handful_of_divergences():
+    assert diagnostics.check(fit_with()).enough_draws()
+    few = diagnostics.check(fit_with(divergences=diagnostics.DIVERGENCES_HANDFUL))
+    assert few.enough_draws() and not few.ok and few.kinds == ["divergences"]  # reported, but more draws cannot help
+    assert not diagnostics.check(fit_with(divergences=diagnostics.DIVERGENCES_HANDFUL + 1)).enough_draws()
+    # a fifth of the planned draws: one divergence is a whole run's handful at its rate, two are not
+    assert diagnostics.check(fit_with(divergences=1)).enough_draws(0.2)
+    assert not diagnostics.check(fit_with(divergences=2)).enough_draws(0.2)
+    apart = diagnostics.check(fit_with(shift=1.0))  # one chain elsewhere: R-hat
+    assert "rhat" in apart.kinds and not apart.enough_draws()
+    short = diagnostics.check(fit_with(n=60))  # 240 draws: ESS below 400
+    assert "ess" in short.kinds and not short.enough_draws()
+    # 4 × 240 draws pass every check, but are fewer than PSIS-LOO asks of a fit to be compared
+    report = diagnostics.check(fit_with(n=240))
+    assert report.enough_draws() and report.draws == 960
+    assert not report.enough_draws(draws_min=diagnostics.LOO_DRAWS_MIN)
+    assert diagnostics.check(fit_with(n=260)).enough_draws(draws_min=diagnostics.LOO_DRAWS_MIN)

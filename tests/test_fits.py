@@ -75,3 +75,18 @@ def test_tasks_with_the_same_inputs_are_fitted_once_and_saved_to_each_path(tmp_p
     done = fits.run(tasks, tmp_path, label="both", log=lambda s: None, on_result=lambda t, r: arrived.append(t.name))
     assert sampled == ["first/h"] and arrived == ["first/h", "twin/h"]
     assert done["twin/h"] is done["first/h"] and all(fits.saved_key(t.path) == "key-s" for t in tasks)
+
+
+def test_a_study_stops_its_fits_once_converged_unless_its_sampler_says_otherwise(monkeypatch):
+    from mgbayes import studyfile
+    from mgbayes.errors import HypothesisError
+
+    assert studyfile._sampler({}, "s.toml")["until_converged"] is True
+    assert studyfile._sampler({"until_converged": False}, "s.toml")["until_converged"] is False
+    with pytest.raises(HypothesisError, match="until_converged = 'no'; expected true or false"):
+        studyfile._sampler({"until_converged": "no"}, "s.toml")
+    seen = {}
+    monkeypatch.setattr(inference, "fit", lambda h, data, **kw: seen.update(kw) or xr.DataTree())
+    settings = studyfile._sampler({"until_converged": False}, "s.toml")
+    fits.fit(task=fits.Task("e/h", None, hypothesis=None, data=None, settings=settings, path=None))
+    assert seen["until_converged"] is False and seen["draws"] == 1000 and seen["tune"] == inference.TUNE

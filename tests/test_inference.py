@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, report, simulate
+from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, report, sampler, simulate
 
 FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
 needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files not found at {FILES}")
@@ -184,7 +184,7 @@ def test_more_divergences_than_a_verdict_allows_mean_one_more_fit_with_smaller_s
     with warnings.catch_warnings():  # a short fit: ESS may fall short of 400 (not what this test is about)
         warnings.simplefilter("ignore", diagnostics.ConvergenceWarning)
         idata = inference.fit(h, data, draws=400, tune=200, chains=2, random_seed=0)  # 1 % of 800 draws: 8
-    assert [(c["tune"], c["target_accept"]) for c in calls] == [(200, 0.9), (400, 0.97)][:1 + retried]
+    assert [(c["tune"], c["target_accept"]) for c in calls] == [(200, 0.9), (sampler.RETRY_TUNE, 0.97)][:1 + retried]
     assert int(idata.attrs["retried"]) == retried
 
 
@@ -200,7 +200,6 @@ def test_kind_mismatch_is_an_error():
 
 def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, monkeypatch):
     monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
-    from mgbayes import sampler
 
     h = circuit_hypothesis("R0-p(R1,C1)")
     data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
@@ -222,7 +221,6 @@ def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, mon
 
 @pytest.mark.parametrize("failures", [1, 2])
 def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_steps(monkeypatch, failures):
-    from mgbayes import sampler
 
     h = circuit_hypothesis("R0-p(R1,C1)")
     data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
@@ -251,12 +249,22 @@ def test_a_refit_whose_chains_clearly_failed_is_sampled_once_more_with_smaller_s
                             wrapper.problems[0])
 
 
+def test_a_refit_stops_once_more_draws_could_change_no_check():
+    h = circuit_hypothesis("R0-p(R1,C1)")
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, seed=0)
+    wrapper = compare.Refits(h, data, unit="point", draws=2000, tune=300, chains=2, rng=np.random.default_rng(0),
+                             cores=1)
+    idata = wrapper.sample(wrapper.sel_observations([1])[0])
+    n = idata["posterior"].sizes["draw"]
+    assert n < 2000 and diagnostics.check(idata).enough_draws(n / 2000) and not wrapper.problems
+
+
 def test_refits_with_outside_evidence_share_one_model_and_move_only_its_masks(tmp_path, monkeypatch):
     """Leaving out an outside spectrum changes a mask input of one compiled density, as a model built without it would."""
     monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
     import dataclasses
 
-    from mgbayes import sampler
 
     h = circuit_hypothesis("R0-p(R1,C1)")
     grid = simulate.frequency_grid(1e4, 1.0, 3)

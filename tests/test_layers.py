@@ -18,7 +18,7 @@ LAYERS = [
     ("physics", {"elements", "circuits", "kinetics", "drift", "derived", "expressions", "priors", "units"}),
     ("data", {"data", "io", "validation", "kk"}),
     ("hypotheses and models", {"hypotheses", "observations", "simulate", "fitting"}),
-    ("sampling", {"cache", "sampler", "diagnostics", "inference"}),
+    ("sampling", {"cache", "chains", "sampler", "diagnostics", "inference"}),
     ("tables", {"report"}),
     ("comparison", {"psis", "compare", "forecast", "sensitivity"}),
     ("study file", {"studyfile"}),

@@ -257,39 +257,20 @@ def test_a_fit_whose_first_run_stops_at_its_divergences_equals_one_whose_first_r
     experiment = next(e for e in study.load_study(demo.STUDY).experiments if e.name == "plating_iv")
     hyps, data = study.prepare(experiment, log=lambda s: None)
     h = next(h for h in hyps if h.name == "charge_transfer_onset")
+    run_chains = sampler._run_chains
     stops = []
-    counter = sampler._divergence_counter
 
-    def watched(limit):
-        callback = counter(limit)
-
-        def call(trace, draw):
-            try:
-                callback(trace, draw)
-            except sampler._TooManyDivergences:
-                stops.append(draw.draw_idx)
-                raise
-        return call
+    def watched(*args, **kwargs):
+        out = run_chains(*args, **kwargs)
+        if out is None:
+            stops.append(kwargs["divergence_limit"])
+        return out
 
     options = {"draws": 300, "tune": 300, "chains": 4, "cores": 1, "random_seed": 2026}
-    monkeypatch.setattr(sampler, "_divergence_counter", watched)
+    monkeypatch.setattr(sampler, "_run_chains", watched)
     stopped = inference.fit(h, data, **options)
-    monkeypatch.setattr(sampler, "_divergence_counter", lambda limit: None)
+    monkeypatch.setattr(sampler, "_run_chains", lambda *a, **k: run_chains(*a, **{**k, "divergence_limit": None}))
     whole = inference.fit(h, data, **options)
     assert len(stops) == 1 and stopped.attrs["retried"] == whole.attrs["retried"] == 1  # the first run stopped early
     for var in whole["posterior"].data_vars:
         np.testing.assert_array_equal(stopped["posterior"][var].values, whole["posterior"][var].values)
-
-
-@pytest.mark.parametrize("cores", [1, 2])
-def test_an_interrupted_run_is_never_returned_as_a_fit(monkeypatch, cores):
-    def interrupt_after(limit):  # Ctrl-C halfway: PyMC stops and returns the draws it has
-        def callback(trace, draw):
-            if not draw.tuning and draw.draw_idx >= 150:
-                raise KeyboardInterrupt
-        return callback
-
-    monkeypatch.setattr(sampler, "_divergence_counter", interrupt_after)
-    with pytest.raises(KeyboardInterrupt, match="sampling was interrupted"):
-        sampler.sample(gaussian_model(), draws=100, tune=100, chains=2, cores=cores, rng=np.random.default_rng(3),
-                       divergence_limit=0)
