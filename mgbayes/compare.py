@@ -547,6 +547,8 @@ class Refits(SamplingWrapper):
             self.evidence_index[ev.name] = evidence_unit_index(ev.observations) + offset
             offset = int(self.evidence_index[ev.name].max()) + 1
         self.settings = {"draws": draws, "tune": tune, "chains": chains}
+        if hypothesis.target_accept:  # the hypothesis's [sampler] floor, as in its fit
+            self.settings["target_accept"] = hypothesis.target_accept
         self.cores = cores
         self.rng = rng if rng is not None else np.random.default_rng()
         self.priors = inference.priors_for(hypothesis, self.obs)

@@ -38,6 +38,15 @@ A hypothesis file declares one physical explanation of one kind of measurement::
     a = "exp(u)"                    # formulas in order: of the sampled names, earlier
     b = "exp(v - u) / t_max"        # formulas, constants and t_max (latest time, h)
 
+    [sampler]                       # optional: what NUTS needs for this posterior
+    target_accept = 0.97            # at least this acceptance (smaller steps) in every fit and refit
+
+``[sampler]`` states a property of the posterior's shape, measured, not a
+setting of one run: its ``target_accept`` is a floor that every fit and
+exact refit of the hypothesis uses (a study or call asking for more gets
+more), so a posterior known to need small steps does not first spend a
+run at a step size it diverges at (``models/plating_iv/two_channel.toml``).
+
 ``[coordinates]`` samples some parameters through other variables where
 their posterior has a shape NUTS cannot follow (a wall that is exponential
 in the parameters' own coordinates). It leaves the model unchanged: the
@@ -105,7 +114,7 @@ DEFAULT_NOISE_PRIORS = {
                             "nu": Prior("lognormal", {"median": 8.0, "sd_log": 1.0})},
 }
 _KEYS = {"name", "family", "kind", "title", "physics", "circuit", "response", "drift",
-         "transform", "priors", "hierarchy", "noise", "derived", "coordinates"}
+         "transform", "priors", "hierarchy", "noise", "derived", "coordinates", "sampler"}
 #: Data quantities that ``[coordinates]`` formulas may use besides the sampled names (see :func:`coordinate_inputs`).
 COORDINATE_INPUTS = ("t_max",)
 #: At most this many sampled coordinates in one hypothesis (the Jacobian's determinant is written out)
@@ -147,6 +156,8 @@ class Hypothesis:
     bounds: dict = field(default_factory=dict)
     #: the sampler's coordinates: {"sampled": (names...), "formulas": {name: text}} or empty
     coordinates: dict = field(default_factory=dict)
+    #: NUTS acceptance every fit of this hypothesis asks for at least (``[sampler] target_accept``), or None
+    target_accept: float | None = None
 
     # -- structure ---------------------------------------------------------
     @property
@@ -514,7 +525,22 @@ def from_table(table, *, path=None, text="", priors=None, information=None):
     _check_priors_used(h, table.get("priors", {}), where)
     if "coordinates" in table:
         _read_coordinates(h, table["coordinates"], where)
+    if "sampler" in table:
+        h.target_accept = _read_sampler(table["sampler"], where)
     return h
+
+
+def _read_sampler(table, where):
+    """``[sampler]``: only ``target_accept``, a number between 0 and 1 (see the module docstring)."""
+    where = f"{where} [sampler]"
+    if not isinstance(table, dict) or set(table) != {"target_accept"}:
+        keys = sorted(table) if isinstance(table, dict) else table
+        raise HypothesisError(f"{where}: {keys!r}; a hypothesis's sampler table holds only target_accept "
+                              "(e.g. target_accept = 0.97); draws, tuning and chains belong to a study's [sampler]")
+    value = table["target_accept"]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+        raise HypothesisError(f"{where}: target_accept = {value!r}; expected a number between 0 and 1, e.g. 0.97")
+    return float(value)
 
 
 def _renamed(table, where):

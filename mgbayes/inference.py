@@ -432,6 +432,9 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
         Processes for chains (default: one per chain, at most one per CPU).
     random_seed : int, optional
         Makes the whole fit reproducible.
+    target_accept : float
+        NUTS's target acceptance; at least the hypothesis's ``[sampler]
+        target_accept`` where it states one.
     nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, optional
         Backend; default ``"pymc"`` (see :func:`mgbayes.sampler.resolve_sampler`).
         Recorded in the results, with the mass matrix used.
@@ -493,6 +496,7 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     check_derived(hypothesis, obs, model.mgbayes_priors)
     rng = np.random.default_rng(random_seed)
     sampler = resolve_sampler(nuts_sampler)
+    target_accept = max(target_accept, hypothesis.target_accept or 0.0)  # the hypothesis's [sampler] floor
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     enough = _converged(hypothesis, model.mgbayes_priors, draws) if until_converged else None
     attempts = 2 if retry else 1

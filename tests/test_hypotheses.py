@@ -217,3 +217,37 @@ def test_information_priors_apply_only_to_parameters_the_hypothesis_has(tmp_path
     h = hypotheses.load(path, information=outside)
     assert h.priors["R_ct"].typical() == pytest.approx(7.0, rel=0.05) and "R_e" not in h.priors
     assert "R_ct" not in hypotheses.load(path).priors  # the file's own default otherwise
+
+
+@pytest.mark.parametrize("block, fragment", [
+    ("target_accept = 1.2\n", "target_accept = 1.2; expected a number between 0 and 1"),
+    ("target_accept = 0.97\ndraws = 2000\n", "holds only target_accept"),
+])
+def test_a_hypothesis_sampler_table_holds_a_target_acceptance_only(tmp_path, block, fragment):
+    path = write(tmp_path, BASE + COORDINATES + "[sampler]\n" + block)
+    with pytest.raises(HypothesisError) as err:
+        hypotheses.load(path)
+    assert fragment in str(err.value) and "[sampler]" in str(err.value) and str(path) in str(err.value)
+    assert hypotheses.load(write(tmp_path, BASE + COORDINATES + "[sampler]\ntarget_accept = 0.97\n")).target_accept == 0.97
+    assert hypotheses.load(write(tmp_path, BASE + COORDINATES)).target_accept is None
+
+
+def test_fits_and_refits_ask_at_least_the_hypothesis_target_acceptance(monkeypatch):
+    import dataclasses
+
+    from mgbayes import compare, inference, sampler
+
+    h = dataclasses.replace(hypotheses.from_table({"name": "rc", "family": "dummy", "physics": "circuit",
+                                                   "circuit": {"electrode": "R0-p(R1,C1)", "electrodes": 1}}),
+                            target_accept=0.97)
+    data = simulate.spectra(h, {"R0": 10.0, "R1": 100.0, "C1": 1e-5}, times_h=[0.0],
+                            frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, seed=0)
+    asked = []
+    sample = sampler.sample
+    monkeypatch.setattr(sampler, "sample", lambda model, **kw: asked.append(kw["target_accept"]) or sample(model, **kw))
+    monkeypatch.setattr(inference, "sample", sampler.sample)
+    inference.fit(h, data, draws=200, tune=200, chains=2, random_seed=0, target_accept=0.8)
+    inference.fit(h, data, draws=200, tune=200, chains=2, random_seed=0, target_accept=0.99)
+    wrapper = compare.Refits(h, data, unit="point", draws=200, tune=200, chains=2, rng=np.random.default_rng(0))
+    wrapper.sample(wrapper.sel_observations([1])[0])
+    assert asked[0] == 0.97 and 0.99 in asked and asked[-1] >= 0.97
