@@ -10,10 +10,11 @@ fit, comparison or output: :mod:`mgbayes.fits` makes the fits and
     provenance = "measured"            # or "synthetic": shown in the report
 
     [sampler]                          # defaults for every experiment
-    draws = 1000
-    tune = 1000
+    draws = 1000                       # the most per chain: a fit stops once its convergence checks pass
+    tune = 500
     chains = 4
     seed = 1
+    until_converged = true             # false: every fit makes all its draws
 
     [[experiment]]
     name = "ocv_drift"
