@@ -570,11 +570,10 @@ class Refits(SamplingWrapper):
         left = sorted({*np.unique(self.index[own]).tolist(),
                        *(k for n, m in outside.items() for k in np.unique(self.evidence_index[n][m]).tolist())})
         label = f"{self.hypothesis.name}, refit without {self.unit} unit(s) {left}"
-        draws = self.settings["draws"]
-        n_draws = draws * self.settings["chains"]
+        n_draws = self.settings["draws"] * self.settings["chains"]
 
         def converged(idata):  # a refit, like a fit, stops once more draws could change no check
-            return diagnostics.check(idata, label).enough_draws(idata["posterior"].sizes["draw"] / draws)
+            return diagnostics.check(idata, label).enough_draws(n_draws)
         # stopped once its divergences alone make it clearly failed (then sampled again anyway)
         limit = int(diagnostics.DIVERGENT_FAILED * n_draws)
         idata = sampler.sample(model, rng=self.rng, cores=self.cores, divergence_limit=limit, enough=converged,

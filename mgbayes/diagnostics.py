@@ -71,18 +71,19 @@ class ConvergenceReport:
     def ok(self):
         return not self.problems
 
-    def enough_draws(self, share=1.0, *, draws_min=0):
+    def enough_draws(self, planned=None, *, draws_min=0):
         """True when more draws could change no check: all pass but divergent transitions, at most a handful.
 
         More draws only add divergences, never remove them; what the
         handful means for a verdict is :meth:`verdict_problems`' to say.
-        ``share`` is the part of the planned draws made so far: the
-        divergences then count as many times over as a whole run would
-        find at their rate, so a run that stops early lets through no rate
-        the whole run's gate would refuse. ``draws_min``: draws (all chains)
+        ``planned``: the draws (all chains) a whole run makes, when fewer
+        are made so far; the divergences then count at their rate over
+        ``planned``, so a run that stops early lets through no rate the
+        whole run's gate would refuse. ``draws_min``: draws (all chains)
         needed besides, e.g. :data:`LOO_DRAWS_MIN` for a fit whose PSIS-LOO
         will be read.
         """
+        share = self.draws / planned if planned else 1.0
         return (set(self.kinds) <= {"divergences"} and self.divergences <= DIVERGENCES_HANDFUL * share
                 and self.draws >= draws_min)
 

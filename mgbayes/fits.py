@@ -202,7 +202,8 @@ def fit(*, task):
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the log and the convergence table
         idata = inference.fit(task.hypothesis, data, draws=s["draws"], tune=s["tune"], chains=s["chains"],
                               cores=task.cores, random_seed=s["seed"], target_accept=s["target_accept"],
-                              until_converged=s.get("until_converged", True), progressbar=task.cores is None and sys.stderr.isatty())
+                              until_converged=s.get("until_converged", True),
+                              progressbar=task.cores is None and sys.stderr.isatty())
     idata.attrs.update({**task.attrs, "fit_seconds": time.perf_counter() - start,
                         **({"input_hash": task.key} if task.key else {})})
     return idata

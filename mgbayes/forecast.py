@@ -75,8 +75,9 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
         "posterior": idata["posterior"].to_dataset()[list(idata["posterior"].data_vars)[:1]],
         "log_likelihood": xr.Dataset({name: compare.unit_loglik(idata, "spectrum")}),
     })
+    # the refits of exact LOO, left-out = the future
     wrapper = compare.Refits(hypothesis, obs, unit="spectrum", dim="time", draws=draws, tune=tune, chains=chains,
-                             rng=np.random.default_rng(random_seed), cores=cores)  # the refits of exact LOO, left-out = the future
+                             rng=np.random.default_rng(random_seed), cores=cores)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "many refits": stated in the result (n_refits)
         return az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",

@@ -498,7 +498,7 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     sampler = resolve_sampler(nuts_sampler)
     target_accept = max(target_accept, hypothesis.target_accept or 0.0)  # the hypothesis's [sampler] floor
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-    enough = _converged(hypothesis, model.mgbayes_priors, draws) if until_converged else None
+    enough = _converged(hypothesis, model.mgbayes_priors, draws * chains) if until_converged else None
     attempts = 2 if retry else 1
     for attempt in range(attempts):
         # a first run with more than a handful of divergences is sampled again below: stop it at that point
@@ -523,15 +523,15 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     return idata
 
 
-def _converged(hypothesis, priors, draws):
-    """Whether more of the ``draws`` per chain could change no convergence check of the draws so far (a raw sampler DataTree).
+def _converged(hypothesis, priors, planned):
+    """Whether more of the ``planned`` draws (all chains) could change no convergence check of a raw sampler DataTree.
 
     See :meth:`mgbayes.diagnostics.ConvergenceReport.enough_draws`; the arcs
     are ordered as :func:`fit` orders them.
     """
     def enough(idata):
         report = diagnostics.check(order_arcs(hypothesis, priors, idata), hypothesis.name)
-        return report.enough_draws(idata["posterior"].sizes["draw"] / draws, draws_min=diagnostics.LOO_DRAWS_MIN)
+        return report.enough_draws(planned, draws_min=diagnostics.LOO_DRAWS_MIN)
     return enough
 
 

@@ -58,8 +58,8 @@ def test_enough_draws_when_every_check_passes_but_a_handful_of_divergences():
     assert few.enough_draws() and not few.ok and few.kinds == ["divergences"]  # reported, but more draws cannot help
     assert not diagnostics.check(fit_with(divergences=diagnostics.DIVERGENCES_HANDFUL + 1)).enough_draws()
     # a fifth of the planned draws: one divergence is a whole run's handful at its rate, two are not
-    assert diagnostics.check(fit_with(divergences=1)).enough_draws(0.2)
-    assert not diagnostics.check(fit_with(divergences=2)).enough_draws(0.2)
+    assert diagnostics.check(fit_with(divergences=1)).enough_draws(5 * 4 * 500)
+    assert not diagnostics.check(fit_with(divergences=2)).enough_draws(5 * 4 * 500)
     apart = diagnostics.check(fit_with(shift=1.0))  # one chain elsewhere: R-hat
     assert "rhat" in apart.kinds and not apart.enough_draws()
     short = diagnostics.check(fit_with(n=60))  # 240 draws: ESS below 400

@@ -96,10 +96,15 @@ COORDINATES = "[priors]\nR_ct = { dist = 'lognormal', median = 1e4, sd_log = 1 }
     ],
 )
 def test_bad_coordinates_raise_with_file_and_key(tmp_path, block, fragment):
-    path = write(tmp_path, BASE + COORDINATES + "[coordinates]\n" + block)
+    assert_refused(tmp_path, "coordinates", block, fragment)
+
+
+def assert_refused(tmp_path, table, block, fragment):
+    """A hypothesis file whose ``[table]`` holds ``block`` is refused with ``fragment``, the table and the path."""
+    path = write(tmp_path, BASE + COORDINATES + f"[{table}]\n" + block)
     with pytest.raises(HypothesisError) as err:
         hypotheses.load(path)
-    assert fragment in str(err.value) and "[coordinates]" in str(err.value) and str(path) in str(err.value)
+    assert fragment in str(err.value) and f"[{table}]" in str(err.value) and str(path) in str(err.value)
 
 
 def test_mixed_film_coordinates_map_onto_the_loss_the_spectra_see():
@@ -224,10 +229,7 @@ def test_information_priors_apply_only_to_parameters_the_hypothesis_has(tmp_path
     ("target_accept = 0.97\ndraws = 2000\n", "holds only target_accept"),
 ])
 def test_a_hypothesis_sampler_table_holds_a_target_acceptance_only(tmp_path, block, fragment):
-    path = write(tmp_path, BASE + COORDINATES + "[sampler]\n" + block)
-    with pytest.raises(HypothesisError) as err:
-        hypotheses.load(path)
-    assert fragment in str(err.value) and "[sampler]" in str(err.value) and str(path) in str(err.value)
+    assert_refused(tmp_path, "sampler", block, fragment)
     assert hypotheses.load(write(tmp_path, BASE + COORDINATES + "[sampler]\ntarget_accept = 0.97\n")).target_accept == 0.97
     assert hypotheses.load(write(tmp_path, BASE + COORDINATES)).target_accept is None
 
