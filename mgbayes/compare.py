@@ -589,15 +589,16 @@ class Refits(SamplingWrapper):
         return idata
 
     def _model(self, own, outside):
-        """The refit's model: every refit shares one compiled density, only the left-out masks (own and outside) change."""
+        """The refit's model: the fit's, whose compiled density every refit shares; only the left-out masks (own and outside) change.
+
+        The density is the one the fit compiled, loaded from disk
+        (:func:`mgbayes.sampler.density`) when the fit ran in another process.
+        """
         from . import inference
 
         if self._shared is None:
-            h = dataclasses.replace(self.hypothesis, evidence=tuple(
-                dataclasses.replace(ev, exclude=outside[ev.name]) for ev in self.hypothesis.evidence))
-            self._shared = inference.build_model(h, self.obs, exclude=own)[0]
-        else:
-            inference.set_excluded(self._shared, own, outside)
+            self._shared = inference.build_model(self.hypothesis, self.obs)[0]
+        inference.set_excluded(self._shared, own, outside)
         return self._shared
 
     def get_inference_data(self, fitted_model):

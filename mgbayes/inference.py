@@ -43,7 +43,7 @@ FLOAT32_VALUES = 1 << 21
 CHUNK_VALUES = 1 << 19
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
 OBSERVED_DATA = "observed_values"
-#: Name of the ``pm.Data`` input weighting each observation unit (1 kept, 0 left out) in a model built with ``exclude``.
+#: Name of the ``pm.Data`` input weighting each observation unit (1 kept, 0 left out; see :func:`set_excluded`).
 KEPT_DATA = "kept_units"
 
 
@@ -71,16 +71,12 @@ class Evidence:
         The evidence data (:func:`mgbayes.observations.observe`).
     shares : tuple of str
         Quantities that are the main hypothesis's.
-    exclude : numpy.ndarray, optional
-        Boolean over the pointwise dims of ``observations``: points left out
-        of the likelihood (exact leave-one-out refits).
     """
 
     name: str
     hypothesis: object
     observations: object
     shares: tuple = ()
-    exclude: object = None
 
 
 def check_evidence(hypothesis, evidence):
@@ -119,18 +115,21 @@ def _evidence_likelihoods(model, hypothesis, resolved):
         dims = tuple(f"{ev.name}_{d}" for d in obs.dims)
         for d, name in zip(obs.dims, dims):
             model.add_coord(name, obs.coords[d])
-        name = f"{h.observed_name}_{ev.name}"
-        if ev.exclude is not None:  # exact LOO refit: the left-out points leave the likelihood
-            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
-                    else pm.Normal.dist(mu=mu, sigma=sigma))
-            ll = pm.logp(dist, obs.values)
-            ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
-            kept = pm.Data(f"{KEPT_DATA}_{ev.name}", 1.0 - np.asarray(ev.exclude, dtype=float))  # set_excluded
-            pm.Potential(f"{name}_kept", (ll * kept).sum())
-        elif "nu" in noise:
-            pm.StudentT(name, nu=noise["nu"], mu=mu, sigma=sigma, observed=obs.values, dims=dims)
-        else:
-            pm.Normal(name, mu=mu, sigma=sigma, observed=obs.values, dims=dims)
+        _kept_likelihood(f"{h.observed_name}_{ev.name}", f"{KEPT_DATA}_{ev.name}", obs, obs.values, mu, sigma, noise)
+
+
+def _kept_likelihood(name, kept_name, obs, observed, mu, sigma, noise):
+    """The log-likelihood of ``observed`` as a ``pm.Potential``, each pointwise unit weighted by the input ``kept_name``.
+
+    Every unit is kept (weight 1) when the model is built; an exact LOO refit
+    sets the weights of the units it leaves out to 0 (:func:`set_excluded`),
+    so a fit and all its refits share one compiled density.
+    """
+    dist = pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise else pm.Normal.dist(mu=mu, sigma=sigma)
+    ll = pm.logp(dist, observed)
+    ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll  # Re and Im of a point: one unit
+    kept = pm.Data(kept_name, np.ones(tuple(len(obs.coords[d]) for d in obs.pointwise_dims)))
+    pm.Potential(name, (ll * kept).sum())
 
 
 def evidence_loglik(hypothesis, posterior, resolved):
@@ -255,9 +254,14 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     hierarchical offsets); the observed variable has the same name and dims
     in every hypothesis of an experiment, so they can be compared by LOO.
 
-    ``exclude`` (boolean, shape of the pointwise dims) leaves observations
-    out of the likelihood, for exact leave-one-out refits; the likelihood is
-    then a ``pm.Potential`` over the kept observations.
+    The likelihood is a ``pm.Potential`` over the pointwise units (a
+    frequency point of a spectrum, Re and Im together; a current; a time),
+    each weighted by a ``pm.Data`` input that is 1 for every unit here and 0
+    for the units an exact leave-one-out refit leaves out
+    (:func:`set_excluded`, or ``exclude``: boolean, shape of the pointwise
+    dims). The fit and all its refits thus share one compiled density: the
+    refits of a comparison load the one its fit stored on disk
+    (:func:`mgbayes.sampler.density`) instead of compiling their own.
 
     ``priors`` (a prior table, default :func:`priors_for` the data) and
     ``mutable=True`` serve calibration: the observed values become a
@@ -289,17 +293,7 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
         mu = obs.predict(hypothesis, resolved)
         sigma = noise_sd(obs, hypothesis.noise_model, mu, noise)
         observed = pm.Data(OBSERVED_DATA, obs.values, dims=obs.dims) if mutable else obs.values
-        if exclude is not None:
-            dist = (pm.StudentT.dist(nu=noise["nu"], mu=mu, sigma=sigma) if "nu" in noise
-                    else pm.Normal.dist(mu=mu, sigma=sigma))
-            ll = pm.logp(dist, observed)
-            ll = ll.sum(axis=-1) if obs.kind == "impedance" else ll
-            kept = pm.Data(KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))  # set_excluded: no second compile
-            pm.Potential("kept_loglik", (ll * kept).sum())
-        elif "nu" in noise:
-            pm.StudentT(hypothesis.observed_name, nu=noise["nu"], mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
-        else:
-            pm.Normal(hypothesis.observed_name, mu=mu, sigma=sigma, observed=observed, dims=obs.dims)
+        _kept_likelihood(hypothesis.observed_name, KEPT_DATA, obs, observed, mu, sigma, noise)
         if hypothesis.evidence:
             _evidence_likelihoods(model, hypothesis, resolved)
         for name, bound in hypothesis.bounds.items():
@@ -308,8 +302,11 @@ def build_model(hypothesis, data, *, exclude=None, priors=None, mutable=False):
     # non-centred offsets make a funnel (no useful mode, a diagonal mass matrix); centred cell values do not
     model.mgbayes_hierarchical = any(model.named_vars_to_dims.get(rv.name) == ("cell",) and rv.name.endswith("_z")
                                      for rv in model.free_RVs)
-    evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares, ev.exclude) for ev in hypothesis.evidence]
-    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), exclude, mutable, *evidence)
+    evidence = [(ev.name, repr(ev.hypothesis), vars(ev.observations), ev.shares) for ev in hypothesis.evidence]
+    # no left-out units in the key: they are an input of the density (set_excluded), not part of its graph
+    model.mgbayes_key = cache.fingerprint(repr(hypothesis), priors, vars(obs), mutable, *evidence)
+    if exclude is not None:
+        model.set_data(KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))
     return model, obs
 
 
@@ -394,13 +391,12 @@ def set_observed(model, obs, values):
 
 
 def set_excluded(model, exclude, outside=None):
-    """Leave out the observations ``exclude`` (boolean, pointwise dims) in a model built with ``exclude``.
+    """Leave out the observations ``exclude`` (boolean, pointwise dims) of a model from :func:`build_model`.
 
-    ``outside`` maps an outside data set's name to its mask, for a model
-    whose evidence was built with ``exclude`` masks too. Exact LOO refits of
-    one hypothesis thus share one compiled density instead of compiling one
-    per left-out unit. (The model keeps the cache key of the units it was
-    built without: a density on disk always holds the units its key names.)
+    ``outside`` maps an outside data set's name to its mask (its pointwise
+    dims). The masks are inputs of the compiled density, so exact LOO refits
+    share the fit's compiled density instead of compiling one per left-out
+    unit; the cache key names no mask.
     """
     _set_input(model, KEPT_DATA, 1.0 - np.asarray(exclude, dtype=float))
     for name, mask in (outside or {}).items():

@@ -120,7 +120,9 @@ def density(model, *, key=None):
     size), which ``pm.NUTS(logp_dlogp_func=...)`` takes as it is. Compiled
     once per model (kept on it for a retry) and, with a ``key`` (see
     :func:`mgbayes.cache.fingerprint`), stored on disk whole, so the next run
-    with the same model loads it instead of compiling. A density with extra
+    with the same model loads it instead of compiling; the loaded density's
+    data inputs (``pm.Data``: left-out units, observed values) are set to
+    the model's, whose values the key does not name. A density with extra
     inputs (discrete variables, set per point) is not stored.
     """
     if getattr(model, "mgbayes_density", None) is not None:
@@ -130,6 +132,11 @@ def density(model, *, key=None):
         fn = model.logp_dlogp_function(ravel_inputs=True, trust_input=True)
         if key and not fn.get_extra_values():
             cache.store(key, fn)
+    else:  # its data inputs are copies, holding the values of the model that stored it
+        data = {v.name: v.get_value() for v in model.data_vars}
+        for shared in fn._pytensor_function.get_shared():
+            if shared.name in data:
+                shared.set_value(data[shared.name])
     model.mgbayes_density = fn
     return fn
 

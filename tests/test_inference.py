@@ -198,7 +198,7 @@ def test_kind_mismatch_is_an_error():
         inference.build_model(h, data)
 
 
-def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, monkeypatch):
+def test_a_fit_and_its_exact_refits_share_one_compiled_density(tmp_path, monkeypatch):
     monkeypatch.setenv("MGBAYES_CACHE_DIR", str(tmp_path))
 
     h = circuit_hypothesis("R0-p(R1,C1)")
@@ -206,12 +206,19 @@ def test_exact_refits_of_one_hypothesis_share_one_compiled_density(tmp_path, mon
                             frequency=simulate.frequency_grid(1e4, 1.0, 3), symmetric=False, seed=0)
     obs = inference.observe(data)
     index = compare.unit_index(obs, "point")
-    compiled, _ = inference.build_model(h, obs, exclude=index == 0)  # compiled here and stored on disk
+    compiled, _ = inference.build_model(h, obs)  # the fit's model, every unit kept: compiled here and stored on disk
     sampler.density(compiled, key=compiled.mgbayes_key)
-    loaded, _ = inference.build_model(h, obs, exclude=index == 0)  # loaded from disk: its own copy of the input
+    loaded, _ = inference.build_model(h, obs, exclude=index == 0)  # a refit's: the same key, loaded with its own mask
+    assert loaded.mgbayes_key == compiled.mgbayes_key
     loaded.logp_dlogp_function = lambda *a, **k: pytest.fail("compiled again instead of loading")
-    fresh, _ = inference.build_model(h, obs, exclude=index == 2)
-    for model in (compiled, loaded):  # told to leave out unit 2 instead of 0, compiling nothing
+    sampler.density(loaded, key=loaded.mgbayes_key)
+    x = np.concatenate([np.ravel(v) for v in compiled.initial_point().values()])
+    whole = sampler.density(compiled)(x)[0]
+    inference.set_excluded(compiled, index == 0)
+    assert sampler.density(loaded)(x)[0] == sampler.density(compiled)(x)[0] != whole  # unit 0's likelihood left out
+    monkeypatch.setenv("MGBAYES_CACHE", "0")
+    fresh, _ = inference.build_model(h, obs, exclude=index == 2)  # compiled on its own, without unit 2
+    for model in (compiled, loaded):  # told to leave out unit 2, compiling nothing
         inference.set_excluded(model, index == 2)
     draws = [sampler.sample(m, draws=20, tune=20, chains=1, cores=1, rng=np.random.default_rng(5))["posterior"]["R1"].values
              for m in (compiled, loaded, fresh)]
@@ -289,7 +296,7 @@ def test_refits_with_outside_evidence_share_one_model_and_move_only_its_masks(tm
         shared = model
         x = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars])
         logp = float(sampler.density(model)(x)[0])
-        built = dataclasses.replace(joint, evidence=(dataclasses.replace(ev, exclude=outside_masks["cellB"]),))
-        fresh, _ = inference.build_model(built, own, exclude=mask)
+        fresh, _ = inference.build_model(joint, own)
+        inference.set_excluded(fresh, mask, outside_masks)
         assert logp == pytest.approx(float(fresh.compile_logp()(point)), rel=1e-12)
         assert (logp == pytest.approx(whole, rel=1e-12)) == (not left)

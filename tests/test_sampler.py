@@ -1,5 +1,6 @@
 """NUTS from the mode: Laplace mass matrix, one compile, the density cache."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -98,12 +99,15 @@ def test_cached_density_gives_the_same_draws_as_a_fresh_compile(cache_dir):
     np.testing.assert_array_equal(draws[0], draws[1])
 
 
-def test_cache_key_follows_data_and_exclusions(cache_dir):
+def test_cache_key_follows_data_not_left_out_units(cache_dir):
     h, spectrum = small_problem()
     model, obs = inference.build_model(h, spectrum)
     same, _ = inference.build_model(h, spectrum)
-    excluded, _ = inference.build_model(h, obs, exclude=np.eye(1, obs.values.shape[0], dtype=bool)[0])
-    assert model.mgbayes_key == same.mgbayes_key != excluded.mgbayes_key
+    left = np.zeros([len(obs.coords[d]) for d in obs.pointwise_dims], dtype=bool)
+    left.flat[0] = True
+    excluded, _ = inference.build_model(h, obs, exclude=left)
+    changed, _ = inference.build_model(h, dataclasses.replace(obs, values=obs.values * 1.01))
+    assert model.mgbayes_key == same.mgbayes_key == excluded.mgbayes_key != changed.mgbayes_key  # a mask is an input
     assert cache.fingerprint(np.arange(3.0)) != cache.fingerprint(np.arange(3.0) + 1e-12)
 
 
@@ -230,7 +234,8 @@ def test_real_two_arc_spectrum_reports_the_same_arc_as_R1_under_every_seed():
 
 
 def funnel_model():
-    """Neal's funnel: NUTS at target_accept 0.9 diverges in its neck."""
+    """Neal's funnel: NUTS diverges in its neck (at target_accept 0.6 in a fifth of its draws, at any seed tried;
+    at 0.9 in none to a few, depending on the seed and the numerical stack)."""
     with pm.Model() as model:
         v = pm.Normal("v", 0.0, 3.0)
         pm.Normal("x", 0.0, pm.math.exp(v / 2), shape=8)
@@ -240,10 +245,10 @@ def funnel_model():
 @pytest.mark.parametrize("cores", [1, 2])
 def test_a_run_past_its_divergence_limit_stops_and_leaves_the_seeds_as_a_full_run(cores):
     full_rng, stopped_rng = np.random.default_rng(3), np.random.default_rng(3)
-    full = sampler.sample(funnel_model(), draws=300, tune=200, chains=2, cores=cores, rng=full_rng)
+    loose = {"draws": 300, "tune": 200, "chains": 2, "cores": cores, "target_accept": 0.6}
+    full = sampler.sample(funnel_model(), rng=full_rng, **loose)
     assert int(full["sample_stats"]["diverging"].sum()) > 2  # the premise: more than the limit below
-    assert sampler.sample(funnel_model(), draws=300, tune=200, chains=2, cores=cores, rng=stopped_rng,
-                          divergence_limit=2) is None
+    assert sampler.sample(funnel_model(), rng=stopped_rng, divergence_limit=2, **loose) is None
     assert full_rng.integers(2**31) == stopped_rng.integers(2**31)  # what is sampled next is the same
     calm = sampler.sample(gaussian_model(), draws=100, tune=100, chains=2, cores=cores, rng=np.random.default_rng(3),
                           divergence_limit=0)
