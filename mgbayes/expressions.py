@@ -15,7 +15,9 @@ import functools
 import importlib
 import operator
 
-from .backend import namespace
+from scipy import special
+
+from .backend import is_tensor, namespace
 from .constants import EPS0, F, N_MG, R_GAS, T_ROOM
 from .errors import HypothesisError
 
@@ -34,7 +36,14 @@ _MATH = ("exp", "expm1", "log", "log10", "log1p", "sqrt", "sinh", "cosh", "tanh"
 
 
 def sigmoid(x):
-    """Logistic function 1 / (1 + exp(-x)), for smooth change points."""
+    """Logistic function 1 / (1 + exp(-x)), for smooth change points.
+
+    On NumPy values SciPy's ``expit``: the same value, but 0 without an
+    overflow warning where ``-x`` is large (far before a change point, as
+    refit and posterior draws of the stripping transients often are).
+    """
+    if not is_tensor(x):
+        return special.expit(x)
     return 1 / (1 + namespace(x).exp(-x))
 
 

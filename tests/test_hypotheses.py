@@ -160,6 +160,20 @@ def test_expression_evaluates_on_numpy_and_refuses_attributes():
         expressions.parse("a.__class__")
 
 
+def test_sigmoid_is_the_same_on_numpy_and_pytensor_and_quiet_far_from_its_step():
+    import warnings
+
+    import pytensor.tensor as pt
+
+    x = np.array([-1000.0, -30.0, 0.0, 2.5, 800.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exp(1000) overflowed in the NumPy form: a warning per refit of a transient
+        values = expressions.evaluate("sigmoid(x)", {"x": x})
+    symbolic = expressions.evaluate("sigmoid(x)", {"x": pt.as_tensor_variable(x)}).eval()
+    np.testing.assert_allclose(values, symbolic, rtol=1e-15, atol=0)
+    assert values[0] == 0.0 and values[2] == 0.5
+
+
 def test_linear_drift_and_symmetric_cell_factor():
     h = hypotheses.load(SINGLE_ARC)
     p = {"R_el": 10.0, "R_ct_0": 1e3, "R_ct_rate": 1.0, "CPE_dl_T": 1e-5, "CPE_dl_P": 1.0}
