@@ -65,13 +65,17 @@ def _run(study, out_dir, *, quick, log, command, scheduler, workers):
             results[experiment.name].update({f"pooled/{h}": r for h, r in result.pooled.items()})
             datas[experiment.name] = None
     singles = [e for e in study.experiments if e.cells is None]
-    refit_cores = None if scheduler == "serial" else 1  # beside the fits still running in the pool
     figures = {}
 
-    def compare_fitted(experiment, hyps, data, fitted):
-        """Compare an experiment's hypotheses and draw its figures while the other experiments' fits go on."""
+    def compare_fitted(experiment, hyps, data, fitted, *, alone):
+        """Compare an experiment's hypotheses and draw its figures while the other experiments' fits go on.
+
+        Exact refits run their chains one after another beside the fits
+        still sampling in the pool, in parallel once no fit is left (``alone``).
+        """
         if len(hyps) >= 2:
-            comparison = _compare(experiment, hyps, fitted, data, quick, log, cores=refit_cores)
+            cores = None if alone or scheduler == "serial" else 1
+            comparison = _compare(experiment, hyps, fitted, data, quick, log, cores=cores)
             comparison.experiment = comparison.table["experiment"] = experiment.name  # the study's experiment
             comparison.truth = experiment.truth
             comparisons[experiment.name] = comparison
@@ -106,10 +110,11 @@ def fit_experiments(experiments, out_dir, *, quick=False, scheduler=None, worker
     (:func:`mgbayes.fits.fit_key`) are made once.
 
     The smallest experiments (fewest observed values) are fitted first, and
-    ``then(experiment, hypotheses, data, {hypothesis: DataTree})`` runs here
-    as soon as all fits of an experiment are in, while the larger ones are
-    still sampling: a comparison and its exact refits need not wait for
-    every fit of the study.
+    ``then(experiment, hypotheses, data, {hypothesis: DataTree}, alone=False)``
+    runs here as soon as all fits of an experiment are in, while the larger
+    ones are still sampling: a comparison and its exact refits need not wait
+    for every fit of the study. The experiment completed by the study's last
+    fit gets ``alone=True`` after the pool has closed: nothing else runs then.
 
     Returns
     -------
@@ -132,7 +137,7 @@ def fit_experiments(experiments, out_dir, *, quick=False, scheduler=None, worker
     tasks = schedule(groups, size, workers=1 if scheduler == "serial" else workers or parallel.cpus())
     if scheduler != "serial":
         tasks = [dataclasses.replace(t, cores=1) for t in tasks]
-    arrived = {name: {} for name in groups}
+    arrived, last = {name: {} for name in groups}, []
 
     def fitted(name):
         return {t.hypothesis.name if name in prepared else t.name.split("/", 1)[1]: arrived[name][t.name]
@@ -142,10 +147,15 @@ def fit_experiments(experiments, out_dir, *, quick=False, scheduler=None, worker
         name = owner[task.name]
         arrived[name][task.name] = idata
         if len(arrived[name]) == len(groups[name]) and name in prepared and then is not None:
-            then(by_name[name], *prepared[name], fitted(name))
+            if sum(map(len, arrived.values())) == len(tasks):  # the study's last fit: compared once the pool is closed
+                last.append(name)
+            else:
+                then(by_name[name], *prepared[name], fitted(name), alone=False)
 
     label = ", ".join(e.name for e in experiments)
     fits.run(tasks, out_dir, label=label, scheduler=scheduler, workers=workers, retries=0, log=log, on_result=collect)
+    for name in last:
+        then(by_name[name], *prepared[name], fitted(name), alone=True)
     return {name: fitted(name) for name in groups}, prepared
 
 

@@ -31,11 +31,11 @@ hypotheses = "hyp"
     experiments = study.load_study(tmp_path / "study.toml").experiments
     fitted, prepared = study.fit_experiments(
         experiments, tmp_path / "out", scheduler="serial", log=lambda s: None,
-        then=lambda e, hyps, data, results: events.append(("compare", e.name, sorted(results))))
+        then=lambda e, hyps, data, results, alone: events.append(("compare", e.name, sorted(results), alone)))
     assert events == [("fit", "short/charge_transfer"), ("fit", "short/no_drift"),
-                      ("compare", "short", ["charge_transfer", "no_drift"]),
+                      ("compare", "short", ["charge_transfer", "no_drift"], False),
                       ("fit", "ocv/charge_transfer"), ("fit", "ocv/no_drift"),
-                      ("compare", "ocv", ["charge_transfer", "no_drift"])]
+                      ("compare", "ocv", ["charge_transfer", "no_drift"], True)]  # the last: nothing else runs
     assert list(fitted["ocv"]) == ["charge_transfer", "no_drift"] and set(prepared) == {"ocv", "short"}
     assert (tmp_path / "out" / "fits" / "short" / "no_drift.nc").is_file()
 
