@@ -22,8 +22,26 @@ from dataclasses import dataclass
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import Interval
 
 from .errors import HypothesisError
+
+class UniformBounds:
+    """The bounds of a uniform distribution from its inputs ``(rng, size, lower, upper)``.
+
+    What PyMC's default interval transform of ``pm.Uniform`` reads, as an
+    object that pickles: PyMC's keeps a local function, so a compiled
+    density of a model with a uniform prior could not be stored in the
+    compile cache (:mod:`mgbayes.cache`), and every such model (fit, its
+    exact refits, a warm rerun) was compiled again. The same graph.
+    """
+
+    def __call__(self, *inputs):
+        return pt.as_tensor_variable(inputs[2]), pt.as_tensor_variable(inputs[3])
+
+
+#: Interval (log-odds) transform of every uniform prior (and a log-uniform's logarithm).
+UNIFORM_TRANSFORM = Interval(bounds_fn=UniformBounds())
 
 _ARGUMENTS = {
     "lognormal": ("median", "sd_log"),
@@ -92,11 +110,14 @@ class Prior:
         a = self.args
         match self.dist:
             case "loguniform":
-                log_value = pm.Uniform(f"{name}_log", np.log(a["lower"]), np.log(a["upper"]), **kwargs)
+                log_value = pm.Uniform(f"{name}_log", np.log(a["lower"]), np.log(a["upper"]),
+                                       default_transform=UNIFORM_TRANSFORM, **kwargs)
                 return pm.Deterministic(name, pt.exp(log_value), **kwargs)
             case "fixed":
                 return pt.as_tensor_variable(a["value"])
         distribution, arguments = self._pymc()
+        if distribution is pm.Uniform:
+            kwargs = {"default_transform": UNIFORM_TRANSFORM, **kwargs}
         return distribution(name, **arguments, **kwargs)
 
     def logp(self, value):

@@ -111,6 +111,27 @@ def test_cache_key_follows_data_not_left_out_units(cache_dir):
     assert cache.fingerprint(np.arange(3.0)) != cache.fingerprint(np.arange(3.0) + 1e-12)
 
 
+def test_a_model_with_uniform_priors_is_stored_in_the_cache_with_the_density_of_pymcs_default(cache_dir):
+    """Uniform priors (PyMC's interval transform kept a local function) no longer keep a density out of the cache."""
+    from mgbayes import priors
+
+    law = hypotheses.load(hypotheses.MODELS_DIR / "plating_iv" / "koutecky_levich.toml")  # alpha ~ uniform(0, 1)
+    data = io.read_iv(Path(__file__).parents[1] / "data" / "paper" / "plating_iv.csv")
+    model, _ = inference.build_model(law, data)
+    sampler.density(model, key=model.mgbayes_key)
+    assert (cache_dir / f"{model.mgbayes_key}.pkl").is_file()
+    with pm.Model() as ours:
+        priors.Prior.from_table({"dist": "uniform", "lower": 0.2, "upper": 3.0}, where="a").to_pymc("a")
+        priors.Prior.from_table({"dist": "loguniform", "lower": 0.1, "upper": 10.0}, where="b").to_pymc("b")
+    with pm.Model() as default:
+        pm.Uniform("a", 0.2, 3.0)
+        pm.Uniform("b_log", np.log(0.1), np.log(10.0))
+    ours_logp, default_logp = ours.compile_logp(), default.compile_logp()
+    for x in np.linspace(-30.0, 30.0, 13):
+        assert ours_logp({"a_interval__": x, "b_log_interval__": -x}) == default_logp({"a_interval__": x,
+                                                                                       "b_log_interval__": -x})
+
+
 def test_unreadable_entry_is_removed_and_cache_can_be_off(cache_dir, monkeypatch):
     (cache_dir / "bad.pkl").write_bytes(b"not a pickle")
     assert cache.load("bad") is None and not (cache_dir / "bad.pkl").exists()
