@@ -109,9 +109,10 @@ def fit(model, data, *, area_cm2=None, symmetric=None, noise="proportional", dra
     noise : str
         Noise model of a circuit string (hypothesis files state their own).
     draws, tune, chains : int
-        NUTS settings per chain; ``draws`` is the most a chain makes, as
-        sampling stops once every convergence check passes (pass
-        ``until_converged=False`` for exactly ``draws``).
+        NUTS settings per chain; sampling stops once every convergence
+        check passes, at most after ``draws`` unless only R-hat or ESS fall
+        short, then at most after twice as many (pass ``until_converged=False``
+        for exactly ``draws``).
     seed : int, optional
         Makes the fit reproducible.
     progressbar : bool

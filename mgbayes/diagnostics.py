@@ -83,9 +83,18 @@ class ConvergenceReport:
         needed besides, e.g. :data:`LOO_DRAWS_MIN` for a fit whose PSIS-LOO
         will be read.
         """
-        share = self.draws / planned if planned else 1.0
+        share = min(1.0, self.draws / planned) if planned else 1.0
         return (set(self.kinds) <= {"divergences"} and self.divergences <= DIVERGENCES_HANDFUL * share
                 and self.draws >= draws_min)
+
+    def more_draws_help(self):
+        """True when what fails is what more draws mend: R-hat (up to :data:`RHAT_FAILED`) or ESS, with at most a handful of divergences.
+
+        Divergent transitions, low E-BFMI and chains in different modes ask
+        for smaller steps or another geometry, not for more of the same draws.
+        """
+        return (set(self.kinds) <= {"rhat", "ess", "divergences"} and bool(set(self.kinds) & {"rhat", "ess"})
+                and self.rhat_max <= RHAT_FAILED and self.divergences <= DIVERGENCES_HANDFUL)
 
     def _add(self, kind, text):
         self.kinds.append(kind)

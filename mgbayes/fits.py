@@ -267,8 +267,10 @@ def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, l
             on_result(task, out[task.name])
     if todo:
         s = todo[0].settings
-        most = "at most " if s.get("until_converged", True) else ""
-        log(f"  {label}: sampling {len(todo)} fit(s), {s['chains']} chains × {most}{s['draws']} draws ({s['tune']} tuning)"
+        stop = s.get("until_converged", True)
+        draws = (f"at most {s['draws']} draws ({inference.DRAWS_MORE * s['draws']} where only R-hat or ESS fall short)"
+                 if stop else f"{s['draws']} draws")
+        log(f"  {label}: sampling {len(todo)} fit(s), {s['chains']} chains × {draws}, {s['tune']} tuning"
             f" each, scheduler: {scheduler or 'processes'} ...")
     by_name = {t.name: t for t in todo}
 

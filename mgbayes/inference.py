@@ -41,6 +41,9 @@ PRIOR_DRAWS = 500
 FLOAT32_VALUES = 1 << 21
 #: Observed values × draws per block when the forward model is evaluated on the posterior with NumPy.
 CHUNK_VALUES = 1 << 19
+#: A fit that stops once converged (``until_converged``) and has not converged after its ``draws`` goes on to
+#: at most this many times as many where only R-hat (up to 1.05) or ESS fall short: more draws mend those.
+DRAWS_MORE = 2
 #: Name of the ``pm.Data`` input holding the observed values of a ``mutable`` model.
 OBSERVED_DATA = "observed_values"
 #: Name of the ``pm.Data`` input weighting each observation unit (1 kept, 0 left out; see :func:`set_excluded`).
@@ -423,7 +426,7 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     data : Spectrum, SpectrumSeries, IVCurve or list of Transient
     draws, tune, chains : int
         NUTS settings (per chain); with ``until_converged``, ``draws`` is the
-        most a chain makes.
+        most a converging chain makes (see there).
     cores : int, optional
         Processes for chains (default: one per chain, at most one per CPU).
     random_seed : int, optional
@@ -460,9 +463,13 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
         handful at the rate found so far over all ``draws``: more draws
         would only add to those (they stay in the report); and with at least
         :data:`mgbayes.diagnostics.LOO_DRAWS_MIN` draws in all chains, for
-        PSIS-LOO. A fit that never gets there makes all ``draws``, as
-        without. The kept draws are exactly the first draws of the longer
-        run (PyMC's NUTS only; other backends always make ``draws``).
+        PSIS-LOO. A fit that has not got there after ``draws`` goes on, look
+        by look, to at most :data:`DRAWS_MORE` × ``draws`` while only R-hat
+        (up to 1.05) or ESS fall short, which more draws mend; with
+        divergences, low E-BFMI or chains in different modes it stops at
+        ``draws``, as without. The kept draws are exactly the first draws
+        of the longer run (PyMC's NUTS only; other backends always make
+        ``draws``).
     light : bool
         Keep only what a comparison and the convergence checks need: the
         posterior as sampled, ``log_likelihood``, ``observed_data``,
@@ -494,13 +501,14 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     sampler = resolve_sampler(nuts_sampler)
     target_accept = max(target_accept, hypothesis.target_accept or 0.0)  # the hypothesis's [sampler] floor
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-    enough = _converged(hypothesis, model.mgbayes_priors, draws * chains) if until_converged else None
+    gate = _Gate(hypothesis, model.mgbayes_priors, draws * chains) if until_converged else None
+    stopping = {"enough": gate.enough, "more": gate.more, "draws_max": DRAWS_MORE * draws} if gate else {}
     attempts = 2 if retry else 1
     for attempt in range(attempts):
         # a first run with more than a handful of divergences is sampled again below: stop it at that point
         limit = diagnostics.DIVERGENCES_HANDFUL if attempt < attempts - 1 else None
         idata = sample(model, cores=cores, rng=rng, progressbar=progressbar, nuts_sampler=nuts_sampler,
-                       starts=starts, divergence_limit=limit, enough=enough, **settings)
+                       starts=starts, divergence_limit=limit, **stopping, **settings)
         seed = rng.integers(2**31)  # finish()'s, drawn for a stopped run too: a retry samples as after a whole one
         if idata is None:
             settings = retry_settings(settings)
@@ -519,16 +527,28 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     return idata
 
 
-def _converged(hypothesis, priors, planned):
-    """Whether more of the ``planned`` draws (all chains) could change no convergence check of a raw sampler DataTree.
+class _Gate:
+    """When a fit's chains (a raw sampler DataTree, arcs ordered as :func:`fit` orders them) have drawn enough.
 
-    See :meth:`mgbayes.diagnostics.ConvergenceReport.enough_draws`; the arcs
-    are ordered as :func:`fit` orders them.
+    ``enough``: more of the ``planned`` draws (all chains) could change no
+    convergence check (:meth:`mgbayes.diagnostics.ConvergenceReport.enough_draws`);
+    ``more``: past the planned draws, more can still mend what fails
+    (:meth:`~mgbayes.diagnostics.ConvergenceReport.more_draws_help`).
     """
-    def enough(idata):
-        report = diagnostics.check(order_arcs(hypothesis, priors, idata), hypothesis.name)
-        return report.enough_draws(planned, draws_min=diagnostics.LOO_DRAWS_MIN)
-    return enough
+
+    def __init__(self, hypothesis, priors, planned):
+        self.hypothesis, self.priors, self.planned, self._last = hypothesis, priors, planned, (None, None)
+
+    def report(self, idata):
+        if self._last[0] is not idata:  # both questions are asked of the same draws: checked once
+            self._last = (idata, diagnostics.check(order_arcs(self.hypothesis, self.priors, idata), self.hypothesis.name))
+        return self._last[1]
+
+    def enough(self, idata):
+        return self.report(idata).enough_draws(self.planned, draws_min=diagnostics.LOO_DRAWS_MIN)
+
+    def more(self, idata):
+        return self.report(idata).more_draws_help()
 
 
 def check_derived(hypothesis, data, priors=None, *, draws=16, seed=0):

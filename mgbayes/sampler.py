@@ -314,7 +314,7 @@ def _constrained(model, points):
 
 @pytensor.config.change_flags(**EXACT_ARITHMETIC)
 def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=False, nuts_sampler=None,
-           target_accept=0.9, starts=6, divergence_limit=None, enough=None):
+           target_accept=0.9, starts=6, divergence_limit=None, enough=None, draws_max=None, more=None):
     """NUTS on ``model`` from the posterior mode; returns the raw DataTree.
 
     The result's attributes record the backend (``nuts_sampler``) and the
@@ -339,11 +339,17 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
         when it returns True sampling stops and those draws are returned,
         ``draws`` then being the most each chain makes. A chain's first
         ``n`` draws are exactly those of a run with ``draws = n``.
+    ``draws_max``, ``more``
+        with ``enough``: a run that has not had enough after ``draws`` goes
+        on, looked at as often, to at most ``draws_max`` draws per chain,
+        as long as ``more`` (a function of the draws so far) says that more
+        draws can still pass the checks.
     """
     with threadpool_limits(limits=BLAS_THREADS):
         return _sample(model, draws=draws, tune=tune, chains=chains, cores=cores, rng=rng, progressbar=progressbar,
                        nuts_sampler=nuts_sampler, target_accept=target_accept, starts=starts,
-                       divergence_limit=divergence_limit, enough=enough)
+                       divergence_limit=divergence_limit, enough=enough,
+                       draws_max=draws_max if enough is not None and more is not None else None, more=more)
 
 
 #: A fit that may stop early (``enough``) is first looked at after this share of its draws, then after every
@@ -351,20 +357,24 @@ def sample(model, *, draws, tune, chains, cores=None, rng=None, progressbar=Fals
 FIRST_LOOK, LOOK_EVERY = 0.2, 0.1
 
 
-def looks(draws, *, early=True):
+def looks(draws, *, early=True, draws_max=None):
     """Draws per chain after which a run is looked at: every :data:`LOOK_EVERY` of ``draws`` from :data:`FIRST_LOOK` on.
 
-    With ``early=False`` only the last draw. Always ends with ``draws``.
+    With ``early=False`` only the last draw. Always holds ``draws``; with
+    ``draws_max``, further looks as often up to and ending with ``draws_max``.
     """
     if not early:
         return [draws]
     every = max(1, round(LOOK_EVERY * draws))
     first = max(every, round(FIRST_LOOK * draws))
-    return [n for n in range(first, draws, every)] + [draws]
+    out = [n for n in range(first, draws, every)] + [draws]
+    if draws_max is not None and draws_max > draws:
+        out += [n for n in range(draws + every, draws_max, every)] + [draws_max]
+    return out
 
 
 def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler, target_accept, starts,
-            divergence_limit, enough):
+            divergence_limit, enough, draws_max, more):
     rng = rng if rng is not None else np.random.default_rng()
     backend = resolve_sampler(nuts_sampler)
     reuse_freed_memory()
@@ -411,12 +421,16 @@ def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler
         idata = _run_chains(model, steps, initial_points, seed=int(rng.integers(2**31)), draws=draws, tune=tune,
                             cores=cores or min(chains, parallel.cpus()), progressbar=progressbar,
                             divergence_limit=divergence_limit,
-                            enough=None if enough is None else (lambda idata: enough(label(idata, mass))))
+                            enough=None if enough is None else (lambda idata: enough(label(idata, mass))),
+                            draws_max=draws_max, more=None if more is None else (lambda idata: more(label(idata, mass))))
     return None if idata is None else label(idata, mass)
 
 
-def _run_chains(model, steps, starts, *, seed, draws, tune, cores, progressbar, divergence_limit, enough):
+def _run_chains(model, steps, starts, *, seed, draws, tune, cores, progressbar, divergence_limit, enough,
+                draws_max=None, more=None):
     """Advance the chains look by look (:func:`looks`); None when they pass ``divergence_limit``.
+
+    Past ``draws`` (up to ``draws_max``) only while ``enough`` is False and ``more`` True.
 
     The draws are recorded in PyMC's traces and packaged by PyMC's own
     ``_sample_return``, so the DataTree is the one ``pm.sample`` would
@@ -426,15 +440,17 @@ def _run_chains(model, steps, starts, *, seed, draws, tune, cores, progressbar, 
     rngs = np.random.default_rng(seed).spawn(chains)
     for g in rngs:  # pm.sample draws each chain's seed for its start from its generator first; so do we
         g.integers(2**30)
-    run, traces = init_traces(backend=None, chains=chains, expected_length=draws + tune, step=steps[0],
+    plan = looks(draws, early=enough is not None or divergence_limit is not None, draws_max=draws_max)
+    most = plan[-1]  # a chain's draws do not depend on how many it was set to make
+    run, traces = init_traces(backend=None, chains=chains, expected_length=most + tune, step=steps[0],
                               initial_point=starts[0], model=model, tune=tune)
-    bar = MCMCProgressBarManager(step_method=steps[0], chains=chains, draws=draws, tune=tune, progressbar=progressbar)
-    runner = (Chains(steps, starts, rngs, tune=tune, total=tune + draws) if cores == 1 else
-              ChainProcesses(steps, starts, rngs, tune=tune, total=tune + draws, processes=cores))
+    bar = MCMCProgressBarManager(step_method=steps[0], chains=chains, draws=most, tune=tune, progressbar=progressbar)
+    runner = (Chains(steps, starts, rngs, tune=tune, total=tune + most) if cores == 1 else
+              ChainProcesses(steps, starts, rngs, tune=tune, total=tune + most, processes=cores))
     t0, done, divergences, last_stats = time.time(), 0, 0, [None] * chains
     try:
         with bar:
-            for look in looks(draws, early=enough is not None or divergence_limit is not None):
+            for look in plan:
                 for chain, records in enumerate(runner.advance(tune + look - done)):
                     for k, (point, stats, warm) in enumerate(records, start=done):
                         traces[chain].record(point, stats, in_warmup=warm)
@@ -444,13 +460,13 @@ def _run_chains(model, steps, starts, *, seed, draws, tune, cores, progressbar, 
                 done = tune + look
                 if divergence_limit is not None and divergences > divergence_limit:
                     return None
-                last = look == draws
+                last = look == most
                 if last or enough is not None:
                     idata = _sample_return(run=run, traces=traces, tune=tune, t_sampling=time.time() - t0,
                                            discard_tuned_samples=True, compute_convergence_checks=False,
                                            return_inferencedata=True, keep_warning_stat=False, idata_kwargs={},
                                            model=model, quiet=True)
-                    if last or enough(idata):
+                    if last or enough(idata) or (look >= draws and not more(idata)):
                         for chain, stats in enumerate(last_stats):
                             bar.update(chain_idx=chain, is_last=True, draw=done - 1, stats=stats, tuning=False)
                         return idata

@@ -10,7 +10,8 @@ fit, comparison or output: :mod:`mgbayes.fits` makes the fits and
     provenance = "measured"            # or "synthetic": shown in the report
 
     [sampler]                          # defaults for every experiment
-    draws = 1000                       # the most per chain: a fit stops once its convergence checks pass
+    draws = 1000                       # per chain, at most: a fit stops once its convergence checks pass
+                                       # (twice as many where only R-hat or ESS still fall short)
     tune = 500
     chains = 4
     seed = 1

@@ -65,6 +65,24 @@ def test_looks_start_at_a_fifth_of_the_draws_then_every_tenth_and_end_at_the_las
     assert sampler.looks(300) == [60, 90, 120, 150, 180, 210, 240, 270, 300]
     assert sampler.looks(5) == [1, 2, 3, 4, 5]
     assert sampler.looks(1000, early=False) == [1000]
+    assert sampler.looks(300, draws_max=450) == [60, 90, 120, 150, 180, 210, 240, 270, 300, 330, 360, 390, 420, 450]
+
+
+@pytest.mark.parametrize("helps", [True, False])
+def test_a_run_not_converged_at_its_draws_goes_on_only_while_more_draws_help(helps):
+    looked = []
+
+    def enough(idata):
+        looked.append(idata["posterior"].sizes["draw"])
+        return looked[-1] >= 260
+
+    options = {"draws": 200, "tune": 100, "chains": 2, "cores": 1}
+    longer = sampler.sample(normal_model(), rng=np.random.default_rng(7), **{**options, "draws": 400})
+    went_on = sampler.sample(normal_model(), rng=np.random.default_rng(7), enough=enough, draws_max=400,
+                             more=lambda idata: helps, **options)
+    n = went_on["posterior"].sizes["draw"]
+    assert n == (260 if helps else 200) and looked[-1] == n  # looked at as often: 20 draws apart
+    np.testing.assert_array_equal(went_on["posterior"]["a"].values, longer["posterior"]["a"].values[:, :n])
 
 
 class Broken:

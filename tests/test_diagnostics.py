@@ -69,3 +69,18 @@ def test_enough_draws_when_every_check_passes_but_a_handful_of_divergences():
     assert report.enough_draws() and report.draws == 960
     assert not report.enough_draws(draws_min=diagnostics.LOO_DRAWS_MIN)
     assert diagnostics.check(fit_with(n=260)).enough_draws(draws_min=diagnostics.LOO_DRAWS_MIN)
+    # past the planned draws (a run that went on) the handful stays a handful, not more at its rate
+    assert not diagnostics.check(fit_with(divergences=diagnostics.DIVERGENCES_HANDFUL + 1)).enough_draws(1000)
+
+
+def test_more_draws_help_where_only_rhat_or_ess_fall_short():
+    assert not diagnostics.check(fit_with()).more_draws_help()  # nothing to mend
+    mild = diagnostics.check(fit_with(shift=0.25))  # R-hat a little above 1.01
+    assert mild.kinds == ["rhat"] and diagnostics.RHAT_MAX < mild.rhat_max <= diagnostics.RHAT_FAILED
+    assert mild.more_draws_help()
+    short = diagnostics.check(fit_with(n=60, divergences=2))  # ESS short, a handful of divergences
+    assert set(short.kinds) == {"ess", "divergences"} and short.more_draws_help()
+    assert not diagnostics.check(fit_with(shift=1.0)).more_draws_help()  # R-hat above 1.05: clearly failed
+    many = diagnostics.check(fit_with(n=60, divergences=diagnostics.DIVERGENCES_HANDFUL + 1))
+    assert not many.more_draws_help()  # smaller steps, not more draws
+    assert not diagnostics.check(fit_with(divergences=3)).more_draws_help()  # divergences alone: more only add
