@@ -619,9 +619,40 @@ class Refits(SamplingWrapper):
             outside = inference.evidence_loglik(self.hypothesis, posterior, resolved)
             for name, ix in self.evidence_index.items():
                 out = out + np.stack([outside[name][:, ix == k].sum(axis=1) for k in units], axis=-1)
+        self._check_estimate(units, out)
         coords = self.obs.coords["time"][units] if self.dim == "time" else units
         return xr.DataArray(out.reshape(posterior.sizes["chain"], posterior.sizes["draw"], units.size),
                             dims=("chain", "draw", self.dim), coords={self.dim: coords})
+
+    def _check_estimate(self, units, loglik):
+        """Add a problem for each left-out unit whose exact ELPD (the mean of its likelihood over the refit's draws) rests on a few draws.
+
+        A refit's ELPD of a unit is log mean_s p(y_unit | theta_s): a Monte
+        Carlo estimate whose variance is infinite, like an importance
+        sampling estimate's, when the likelihood values have a heavy tail.
+        That happens where the unit has parameters of its own that only its
+        left-out data fix (a cell's activation time, drawn from the
+        population in the refit): the whole sum is then carried by the few
+        draws that happen to fall near them, and differs from refit to
+        refit by tens of nats (the demo's stripping cells). The tail is
+        judged as PSIS judges importance ratios, by its Pareto shape k; a
+        unit with k above :data:`K_BAD` is a problem of the refit, so the
+        verdict says it cannot be trusted.
+        """
+        draws = loglik.shape[0]
+        if psis.tail_length(draws, 1.0) < 5:
+            return
+        loglik = loglik.reshape(draws, -1)
+        try:
+            with np.errstate(all="ignore"):
+                _, k = psis.psislw(loglik)
+        except ValueError:  # a likelihood the same at every draw: its mean is exact
+            return
+        for unit, k_unit, spread in zip(units, k, loglik.max(axis=0) - np.median(loglik, axis=0)):
+            if not k_unit <= K_BAD:  # a tail too steep to fit (NaN) is the worst case
+                how = (f"Pareto k {k_unit:.2f} > {K_BAD}" if np.isfinite(k_unit) else "Pareto k not estimable")
+                self.problems.append(f"without {self.unit} unit(s) [{unit}]: its ELPD rests on a few of the refit's "
+                                     f"draws ({how}; its log-likelihood spans {spread:.0f} nats over them)")
 
 
 def reloo(wrapper, idata, elpd, *, unit):

@@ -266,3 +266,25 @@ def test_outside_spectra_are_loo_units_and_a_hypothesis_pays_for_inflating_their
     assert c.decision == "preferred" and c.table.hypothesis.iloc[0] == "honest", c.verdict
     assert c.n_outside == 30 and "n = 40 points + 30 points of outside evidence (one unit each)" in c.method
     assert "(ELPD over n = 40 points + 30 points of outside evidence (one unit each).)" in c.verdict
+
+
+def test_a_refit_whose_elpd_rests_on_a_few_draws_is_a_problem_of_the_refit():
+    """log mean_s p(y | theta_s) over a refit's draws is a Monte Carlo estimate: a heavy-tailed likelihood breaks it.
+
+    The demo's stripping cells, left out whole, have their own activation time drawn from the population
+    in the refit: their log-likelihood spanned 5 000 to 95 000 nats over the draws, and their refit ELPDs
+    differed between seeds by tens of nats.
+    """
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    refits = SimpleNamespace(unit="cell", problems=[])
+    light = rng.normal(0.0, 0.5, (1000, 1))  # a unit the other data predict well
+    heavy = -np.abs(rng.standard_cauchy((1000, 1))) * 50.0  # a few draws carry the mean
+    steep = np.where(np.arange(1000)[:, None] == 7, 0.0, -5e4 - rng.random((1000, 1)))  # one draw carries it all
+    compare.Refits._check_estimate(refits, np.array([0, 1, 2]), np.hstack([light, heavy, steep]))
+    assert len(refits.problems) == 2, refits.problems
+    assert refits.problems[0].startswith("without cell unit(s) [1]: its ELPD rests on a few of the refit's draws")
+    assert "[2]" in refits.problems[1] and "Pareto k not estimable; its log-likelihood spans 500" in refits.problems[1]
+    compare.Refits._check_estimate(refits, np.array([0]), np.zeros((1000, 1)))  # exact: the same at every draw
+    assert len(refits.problems) == 2
