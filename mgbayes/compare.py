@@ -338,7 +338,8 @@ def reasons(fits, comparison):
 def _reasons(fit_problems, comparison):
     """:func:`reasons`, from the fits' problems (:func:`_fit_problems`)."""
     out = [f"fit of '{h}' not converged ({'; '.join(p)})" for h, p in fit_problems.items()]
-    out += [f"exact LOO refits of '{h}' failed ({'; '.join(p)})" for h, p in comparison.refit_problems.items()]
+    out += [f"exact LOO refits of '{h}' cannot be trusted ({'; '.join(p)})"
+            for h, p in comparison.refit_problems.items()]
     table = comparison.table
     for h, n, k in zip(table.hypothesis, table.n_bad_k, table.pareto_k_max):
         if n > 0:
