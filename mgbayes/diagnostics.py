@@ -87,14 +87,19 @@ class ConvergenceReport:
         return (set(self.kinds) <= {"divergences"} and self.divergences <= DIVERGENCES_HANDFUL * share
                 and self.draws >= draws_min)
 
-    def more_draws_help(self):
+    def more_draws_help(self, draws_max=None):
         """True when what fails is what more draws mend: R-hat (up to :data:`RHAT_FAILED`) or ESS, with at most a handful of divergences.
 
         Divergent transitions, low E-BFMI and chains in different modes ask
         for smaller steps or another geometry, not for more of the same draws.
+        With ``draws_max`` (all chains), a short ESS must reach :data:`ESS_MIN`
+        by then at its present rate per draw: a small run (2 × 300 draws
+        of a quick demo) whose ESS cannot is not drawn out for nothing.
         """
+        ess = min(self.ess_bulk_min, self.ess_tail_min)
+        reachable = "ess" not in self.kinds or not draws_max or ess * draws_max / max(self.draws, 1) >= ESS_MIN
         return (set(self.kinds) <= {"rhat", "ess", "divergences"} and bool(set(self.kinds) & {"rhat", "ess"})
-                and self.rhat_max <= RHAT_FAILED and self.divergences <= DIVERGENCES_HANDFUL)
+                and self.rhat_max <= RHAT_FAILED and self.divergences <= DIVERGENCES_HANDFUL and reachable)
 
     def _add(self, kind, text):
         self.kinds.append(kind)

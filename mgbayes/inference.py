@@ -465,7 +465,8 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
         :data:`mgbayes.diagnostics.LOO_DRAWS_MIN` draws in all chains, for
         PSIS-LOO. A fit that has not got there after ``draws`` goes on, look
         by look, to at most :data:`DRAWS_MORE` × ``draws`` while only R-hat
-        (up to 1.05) or ESS fall short, which more draws mend; with
+        (up to 1.05) or ESS (one that reaches 400 by then at its rate) fall
+        short, which more draws mend; with
         divergences, low E-BFMI or chains in different modes it stops at
         ``draws``, as without. The kept draws are exactly the first draws
         of the longer run (PyMC's NUTS only; other backends always make
@@ -548,7 +549,7 @@ class _Gate:
         return self.report(idata).enough_draws(self.planned, draws_min=diagnostics.LOO_DRAWS_MIN)
 
     def more(self, idata):
-        return self.report(idata).more_draws_help()
+        return self.report(idata).more_draws_help(DRAWS_MORE * self.planned)
 
 
 def check_derived(hypothesis, data, priors=None, *, draws=16, seed=0):

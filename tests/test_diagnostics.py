@@ -80,6 +80,9 @@ def test_more_draws_help_where_only_rhat_or_ess_fall_short():
     assert mild.more_draws_help()
     short = diagnostics.check(fit_with(n=60, divergences=2))  # ESS short, a handful of divergences
     assert set(short.kinds) == {"ess", "divergences"} and short.more_draws_help()
+    ess = min(short.ess_bulk_min, short.ess_tail_min)  # 240 draws: at its rate, 400 by twice as many or not
+    assert short.more_draws_help(2 * 240) == (ess * 2 >= diagnostics.ESS_MIN)
+    assert not short.more_draws_help(240 + 1) and short.more_draws_help(100 * 240)
     assert not diagnostics.check(fit_with(shift=1.0)).more_draws_help()  # R-hat above 1.05: clearly failed
     many = diagnostics.check(fit_with(n=60, divergences=diagnostics.DIVERGENCES_HANDFUL + 1))
     assert not many.more_draws_help()  # smaller steps, not more draws
