@@ -113,7 +113,9 @@ def test_spectra_from_mixed_prefer_mixed_and_its_fit_follows_the_film(seed):
     hs = {h.name: h for h in hypotheses.load_folder(OCV)}
     data = simulate.spectra(hs["mixed"], MIXED_TRUTH, times_h=TIMES, frequency=GRID, area_cm2=demo.AREA_CM2,
                             seed=seed, **demo.error_model())
-    fits = {name: inference.fit(h, data, random_seed=seed, **QUICK) for name, h in hs.items()}
+    # as mgbayes fits (a fit whose chains clearly failed is sampled once more, with smaller steps and longer
+    # tuning): at seed 22 one chain of mixed's first run at 2 x 200 draws fell 880 nats below the other
+    fits = {name: inference.fit(h, data, random_seed=seed, **{**QUICK, "retry": True}) for name, h in hs.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", compare.ParetoKWarning)
         c = compare.compare(fits, unit="spectrum")

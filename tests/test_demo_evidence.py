@@ -23,15 +23,17 @@ def test_joint_model_shares_R_e_and_the_polysulfide_arc():
     ct = next(h for h in study.load_hypotheses(experiment) if h.name == "charge_transfer")
     data = study.load_data(experiment, "impedance")
     model, _ = inference.build_model(ct, data)
-    assert {rv.name for rv in model.observed_RVs} == {"Z", "Z_polysulfide_GC", "Z_polysulfide_Mg"}
+    likelihoods = {"Z", "Z_polysulfide_GC", "Z_polysulfide_Mg"}  # each a potential over its units (kept: weight 1)
+    assert likelihoods <= {p.name for p in model.potentials}
     free = {rv.name for rv in model.free_RVs}
     # R_e is the OCV hypothesis's (from R_film_0 and ln_Rion_Re), not a second parameter; one polysulfide arc
     assert "R_e" not in free and {"R_film_0", "ln_Rion_Re", "R_ps", "C_ps", "ps_shift", "C_fps"} <= free
     assert {"polysulfide_GC_noise_sigma", "polysulfide_Mg_noise_sigma"} <= free
-    assert model.named_vars_to_dims["Z_polysulfide_Mg"] == ("polysulfide_Mg_time", "polysulfide_Mg_frequency",
-                                                             "polysulfide_Mg_part")
+    kept = model["kept_units_polysulfide_Mg"].get_value()  # one weight per point of each outside spectrum
+    assert kept.shape == (len(model.coords["polysulfide_Mg_time"]), len(model.coords["polysulfide_Mg_frequency"]))
+    assert np.all(kept == 1.0)
     # the Mg||Mg likelihood prefers the R_e that made the data to a film a thousand times more resistive
-    logp = model.compile_fn(model.observedlogp, point_fn=True)
+    logp = model.compile_fn(model.logp(vars=[p for p in model.potentials if p.name in likelihoods]), point_fn=True)
     point = model.initial_point()
     truth = demo.POLYSULFIDE_PARAMETERS["polysulfide_Mg"]
     for name in ("R_ps", "C_ps", "ps_shift", "C_fps"):
