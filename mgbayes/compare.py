@@ -590,7 +590,7 @@ class Refits(SamplingWrapper):
         return idata
 
     def _model(self, own, outside):
-        """The refit's model: the fit's, whose compiled density every refit shares; only the left-out masks (own and outside) change.
+        """The refit's model: the fit's, whose compiled density every refit shares; only the left-out masks change.
 
         The density is the one the fit compiled, loaded from disk
         (:func:`mgbayes.sampler.density`) when the fit ran in another process.
@@ -626,7 +626,7 @@ class Refits(SamplingWrapper):
                             dims=("chain", "draw", self.dim), coords={self.dim: coords})
 
     def _check_estimate(self, units, loglik):
-        """Add a problem for each left-out unit whose exact ELPD (the mean of its likelihood over the refit's draws) rests on a few draws.
+        """Add a problem for each left-out unit whose refit ELPD (its likelihood's mean over the draws) rests on a few.
 
         A refit's ELPD of a unit is log mean_s p(y_unit | theta_s): a Monte
         Carlo estimate whose variance is infinite, like an importance

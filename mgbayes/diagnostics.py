@@ -88,7 +88,7 @@ class ConvergenceReport:
                 and self.draws >= draws_min)
 
     def more_draws_help(self, draws_max=None):
-        """True when what fails is what more draws mend: R-hat (up to :data:`RHAT_FAILED`) or ESS, with at most a handful of divergences.
+        """True when what fails is what more draws mend: R-hat (up to :data:`RHAT_FAILED`) or ESS; divergences a handful at most.
 
         Divergent transitions, low E-BFMI and chains in different modes ask
         for smaller steps or another geometry, not for more of the same draws.

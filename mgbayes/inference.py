@@ -122,7 +122,7 @@ def _evidence_likelihoods(model, hypothesis, resolved):
 
 
 def _kept_likelihood(name, kept_name, obs, observed, mu, sigma, noise):
-    """The log-likelihood of ``observed`` as a ``pm.Potential``, each pointwise unit weighted by the input ``kept_name``.
+    """The log-likelihood of ``observed`` as a ``pm.Potential``, each pointwise unit weighted by input ``kept_name``.
 
     Every unit is kept (weight 1) when the model is built; an exact LOO refit
     sets the weights of the units it leaves out to 0 (:func:`set_excluded`),
@@ -542,7 +542,8 @@ class _Gate:
 
     def report(self, idata):
         if self._last[0] is not idata:  # both questions are asked of the same draws: checked once
-            self._last = (idata, diagnostics.check(order_arcs(self.hypothesis, self.priors, idata), self.hypothesis.name))
+            ordered = order_arcs(self.hypothesis, self.priors, idata)
+            self._last = (idata, diagnostics.check(ordered, self.hypothesis.name))
         return self._last[1]
 
     def enough(self, idata):

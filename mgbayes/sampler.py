@@ -422,7 +422,8 @@ def _sample(model, *, draws, tune, chains, cores, rng, progressbar, nuts_sampler
                             cores=cores or min(chains, parallel.cpus()), progressbar=progressbar,
                             divergence_limit=divergence_limit,
                             enough=None if enough is None else (lambda idata: enough(label(idata, mass))),
-                            draws_max=draws_max, more=None if more is None else (lambda idata: more(label(idata, mass))))
+                            draws_max=draws_max,
+                            more=None if more is None else (lambda idata: more(label(idata, mass))))
     return None if idata is None else label(idata, mass)
 
 
