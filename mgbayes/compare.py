@@ -640,14 +640,11 @@ class Refits(SamplingWrapper):
         unit with k above :data:`K_BAD` is a problem of the refit, so the
         verdict says it cannot be trusted.
         """
-        draws = loglik.shape[0]
-        if psis.tail_length(draws, 1.0) < 5:
-            return
-        loglik = loglik.reshape(draws, -1)
+        loglik = loglik.reshape(loglik.shape[0], -1)
         try:
             with np.errstate(all="ignore"):
                 _, k = psis.psislw(loglik)
-        except ValueError:  # a likelihood the same at every draw: its mean is exact
+        except ValueError:  # too few draws for a tail, or a likelihood the same at every draw (its mean is exact)
             return
         for unit, k_unit, spread in zip(units, k, loglik.max(axis=0) - np.median(loglik, axis=0)):
             if not k_unit <= K_BAD:  # a tail too steep to fit (NaN) is the worst case

@@ -32,7 +32,7 @@ from .backend import namespace
 from .errors import HypothesisError, MgbayesError
 from .hypotheses import MAX_COORDINATES, PER_PART, coordinate_inputs
 from .observations import check_kind, observe
-from .sampler import TUNE, density, resolve_sampler, retry_settings, sample
+from .sampler import TUNE, density, resolve_sampler, retry_settings, sample, set_inputs
 
 #: Draws from the prior in the ``prior`` and ``prior_predictive`` groups (one chain).
 PRIOR_DRAWS = 500
@@ -409,10 +409,7 @@ def set_excluded(model, exclude, outside=None):
 def _set_input(model, name, values):
     """Set the ``pm.Data`` input ``name`` in the model and in its compiled density (a separate copy when loaded from disk)."""
     model.set_data(name, values)
-    fn = density(model, key=getattr(model, "mgbayes_key", None))
-    for shared in fn._pytensor_function.get_shared():
-        if shared.name == name:
-            shared.set_value(values)
+    set_inputs(density(model, key=getattr(model, "mgbayes_key", None)), {name: values})
 
 
 def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random_seed=None,

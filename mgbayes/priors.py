@@ -26,6 +26,7 @@ from pymc.distributions.transforms import Interval
 
 from .errors import HypothesisError
 
+
 class UniformBounds:
     """The bounds of a uniform distribution from its inputs ``(rng, size, lower, upper)``.
 

@@ -133,12 +133,16 @@ def density(model, *, key=None):
         if key and not fn.get_extra_values():
             cache.store(key, fn)
     else:  # its data inputs are copies, holding the values of the model that stored it
-        data = {v.name: v.get_value() for v in model.data_vars}
-        for shared in fn._pytensor_function.get_shared():
-            if shared.name in data:
-                shared.set_value(data[shared.name])
+        set_inputs(fn, {v.name: v.get_value() for v in model.data_vars})
     model.mgbayes_density = fn
     return fn
+
+
+def set_inputs(fn, values):
+    """Set the data inputs (``pm.Data``, by name) of a compiled density ``fn`` to ``values``."""
+    for shared in fn._pytensor_function.get_shared():
+        if shared.name in values:
+            shared.set_value(values[shared.name])
 
 
 def find_modes(fn, x0, *, starts=6, rng=None):
