@@ -129,7 +129,9 @@ def child(out, quick, scheduler):
 
 def run(cache, out, quick, log, scheduler=None):
     """One demo in a fresh process with its compile caches under ``cache``; returns the child's JSON."""
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
+    # base_compiledir, not compiledir: PyTensor keeps its Numba kernels in base_compiledir/numba (not in
+    # NUMBA_CACHE_DIR), so with compiledir alone the "cold" run loaded every kernel the user's ~/.pytensor held.
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
                MGBAYES_CACHE_DIR=str(cache / "densities"), PYTHONPATH=str(ROOT))
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(out)] + (["--quick"] if quick else [])
     command += ["--scheduler", scheduler] if scheduler else []
