@@ -209,6 +209,14 @@ def fit(*, task):
     return idata
 
 
+def retried(idata):
+    """`` (sampled again with ...; first run: ...)`` for a fit sampled a second time (:func:`mgbayes.inference.fit`), else ``""``."""
+    if not int(idata.attrs.get("retried", 0)):
+        return ""
+    return (f" (sampled again with target_accept {float(idata.attrs['target_accept']):.2f} and "
+            f"{int(idata.attrs['tune'])} tuning; first run: {idata.attrs['first_run']})")
+
+
 def saved_key(path, *, log=print):
     """The ``input_hash`` of a saved fit, read from its attributes alone; None (logged) when unreadable."""
     import netCDF4
@@ -278,7 +286,7 @@ def run(tasks, out_dir, *, label, scheduler="serial", workers=None, retries=1, l
         task = by_name[name]
         sizes = idata["posterior"].sizes
         log(f"    {task.name}: {idata.attrs['fit_seconds']:.1f} s, {sizes['chain']} × {sizes['draw']} draws — "
-            f"{idata.attrs['diagnostics']}")
+            f"{idata.attrs['diagnostics']}{retried(idata)}")
         for t in [task, *twins.get(name, [])]:
             if t.path is not None:
                 inference.save(idata, t.path)

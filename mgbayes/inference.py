@@ -441,7 +441,10 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
         search found), or have more divergent transitions than a verdict
         allows (:data:`mgbayes.diagnostics.DIVERGENCES_HANDFUL`), sample
         once more with ``target_accept=0.97`` and twice the tuning; the
-        result records ``retried = 1``. Remaining problems are reported,
+        result records ``retried = 1``, why (``first_run``: the first run's
+        diagnostics, or that it was stopped for its divergent transitions)
+        and the settings of the run it holds (``tune``, ``target_accept``).
+        Remaining problems are reported,
         never hidden. Smaller steps and a longer adaptation are what
         divergences ask for (on the demo's plating data they took
         ``koutecky_levich`` from 6 divergent transitions of 4000 to 0); an
@@ -501,7 +504,7 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
     settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     gate = _Gate(hypothesis, model.mgbayes_priors, draws * chains) if until_converged else None
     stopping = {"enough": gate.enough, "more": gate.more, "draws_max": DRAWS_MORE * draws} if gate else {}
-    attempts = 2 if retry else 1
+    attempts, first_run = 2 if retry else 1, None
     for attempt in range(attempts):
         # a first run with more than a handful of divergences is sampled again below: stop it at that point
         limit = diagnostics.DIVERGENCES_HANDFUL if attempt < attempts - 1 else None
@@ -509,16 +512,19 @@ def fit(hypothesis, data, *, draws=1000, tune=TUNE, chains=4, cores=None, random
                        starts=starts, divergence_limit=limit, **stopping, **settings)
         seed = rng.integers(2**31)  # finish()'s, drawn for a stopped run too: a retry samples as after a whole one
         if idata is None:
+            first_run = f"stopped after more than {diagnostics.DIVERGENCES_HANDFUL} divergent transitions"
             settings = retry_settings(settings)
             continue
         idata = order_arcs(hypothesis, model.mgbayes_priors, idata)
         idata = finish(hypothesis, obs, idata, random_seed=seed, sampler=sampler, light=light)
-        idata.attrs["retried"] = attempt
+        idata.attrs.update({"retried": attempt, "tune": settings["tune"], "target_accept": settings["target_accept"],
+                            **({"first_run": first_run} if attempt else {})})
         made = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"]
         failed = (diagnostics.clearly_failed(idata.attrs["rhat_max"], idata.attrs["divergences"], made)
                   or int(idata.attrs["modes_disagree"]) or idata.attrs["divergences"] > diagnostics.DIVERGENCES_HANDFUL)
         if not failed:
             break
+        first_run = idata.attrs["diagnostics"].removeprefix(f"{hypothesis.name}: ")
         settings = retry_settings(settings)
     if not int(idata.attrs["converged"]):
         warnings.warn(idata.attrs["diagnostics"], diagnostics.ConvergenceWarning, stacklevel=2)

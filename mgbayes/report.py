@@ -219,7 +219,10 @@ def convergence_table(idatas):
     -------
     pandas.DataFrame
         Columns ``hypothesis, chains, draws, rhat_max, ess_bulk_min,
-        ess_tail_min, divergences, bfmi_min, converged``.
+        ess_tail_min, divergences, bfmi_min, converged, retried`` (the
+        fit was sampled a second time, with smaller steps and longer
+        tuning, after its first run failed a check: see
+        :func:`mgbayes.inference.fit`).
     """
     from . import diagnostics
 
@@ -234,9 +237,9 @@ def convergence_table(idatas):
             values = dict(rhat_max=np.nan, ess_bulk_min=np.nan, ess_tail_min=np.nan, divergences=-1,
                           bfmi_min=np.nan, converged=bool(int(result.attrs.get("converged", 0))))
         rows.append({"hypothesis": label, "chains": int(sizes.get("chain", 0)), "draws": int(sizes.get("draw", 0)),
-                     **values})
+                     **values, "retried": bool(int(result.attrs.get("retried", 0)))})
     return pd.DataFrame(rows, columns=["hypothesis", "chains", "draws", "rhat_max", "ess_bulk_min",
-                                       "ess_tail_min", "divergences", "bfmi_min", "converged"])
+                                       "ess_tail_min", "divergences", "bfmi_min", "converged", "retried"])
 
 
 # --- formatting ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from mgbayes import compare, diagnostics, fitting, hypotheses, inference, io, report, sampler, simulate
+from mgbayes import compare, diagnostics, fits, fitting, hypotheses, inference, io, report, sampler, simulate
 
 FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "instrument-files"
 needs_files = pytest.mark.skipif(not FILES.is_dir(), reason=f"instrument files not found at {FILES}")
@@ -174,10 +174,13 @@ def test_more_divergences_than_a_verdict_allows_mean_one_more_fit_with_smaller_s
     calls, sample, finish = [], inference.sample, inference.finish
     monkeypatch.setattr(inference, "sample", lambda model, **kw: calls.append(kw) or sample(model, **kw))
 
+    first = []
+
     def first_divergent(*args, **kw):  # the first fit reports `divergences` divergent transitions (under 1 %)
         idata = finish(*args, **kw)
         if len(calls) == 1:
             idata.attrs["divergences"] = divergences
+            first.append(idata.attrs["diagnostics"])
         return idata
 
     monkeypatch.setattr(inference, "finish", first_divergent)
@@ -186,6 +189,14 @@ def test_more_divergences_than_a_verdict_allows_mean_one_more_fit_with_smaller_s
         idata = inference.fit(h, data, draws=400, tune=200, chains=2, random_seed=0)  # 1 % of 800 draws: 8
     assert [(c["tune"], c["target_accept"]) for c in calls] == [(200, 0.9), (sampler.RETRY_TUNE, 0.97)][:1 + retried]
     assert int(idata.attrs["retried"]) == retried
+    # what the result holds was sampled with these settings; why it was sampled again is recorded and logged
+    assert (idata.attrs["tune"], idata.attrs["target_accept"]) == [(200, 0.9), (sampler.RETRY_TUNE, 0.97)][retried]
+    assert idata.attrs.get("first_run") == (first[0].removeprefix(f"{h.name}: ") if retried else None)
+    note = fits.retried(idata)
+    assert (note == "") == (not retried)
+    if retried:
+        assert note == f" (sampled again with target_accept 0.97 and {sampler.RETRY_TUNE} tuning; first run: " \
+                       f"{idata.attrs['first_run']})"
 
 
 def test_kind_mismatch_is_an_error():

@@ -92,7 +92,7 @@ def test_cell_parameters_get_one_row_per_cell():
 def test_convergence_table(fit):
     df = report.convergence_table({"A": fit, "B": fit})
     assert list(df.columns) == ["hypothesis", "chains", "draws", "rhat_max", "ess_bulk_min", "ess_tail_min",
-                                "divergences", "bfmi_min", "converged"]
+                                "divergences", "bfmi_min", "converged", "retried"]
     assert list(df.hypothesis) == ["A", "B"]
     row = df.iloc[0]
     assert row.chains == 2 and row.draws == fit["posterior"].sizes["draw"]  # 200, or more where R-hat or ESS fell short

@@ -7,7 +7,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from mgbayes import cache, hypotheses, inference, io, sampler, simulate
+from mgbayes import cache, diagnostics, hypotheses, inference, io, sampler, simulate
 
 COV = np.array([[1.0, 0.9], [0.9, 2.0]])
 
@@ -298,5 +298,7 @@ def test_a_fit_whose_first_run_stops_at_its_divergences_equals_one_whose_first_r
     monkeypatch.setattr(sampler, "_run_chains", lambda *a, **k: run_chains(*a, **{**k, "divergence_limit": None}))
     whole = inference.fit(h, data, **options)
     assert len(stops) == 1 and stopped.attrs["retried"] == whole.attrs["retried"] == 1  # the first run stopped early
+    assert stopped.attrs["first_run"] == f"stopped after more than {diagnostics.DIVERGENCES_HANDFUL} divergent transitions"
+    assert "divergences" in whole.attrs["first_run"] and "PROBLEMS" in whole.attrs["first_run"]
     for var in whole["posterior"].data_vars:
         np.testing.assert_array_equal(stopped["posterior"][var].values, whole["posterior"][var].values)
