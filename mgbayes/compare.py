@@ -257,8 +257,8 @@ def combine(loos, *, experiment, unit, refits=None, method="BB-pseudo-BMA", labe
     DataTree, or a list of them) are the fits the comparison rests on; their
     convergence gates the verdict (:func:`decide`). ``method`` is the
     weighting of :func:`arviz.compare` (pseudo-BMA+ by default);
-    ``refit_problems`` (hypothesis name → texts) are refits whose chains
-    clearly failed, which make the verdict unreliable.
+    ``refit_problems`` (hypothesis name → texts) are refits that cannot
+    be trusted (:attr:`Refits.problems`), which make the verdict unreliable.
     """
     refits = refits or {}
     with warnings.catch_warnings():
@@ -338,8 +338,8 @@ def reasons(fits, comparison):
 def _reasons(fit_problems, comparison):
     """:func:`reasons`, from the fits' problems (:func:`_fit_problems`)."""
     out = [f"fit of '{h}' not converged ({'; '.join(p)})" for h, p in fit_problems.items()]
-    out += [f"exact LOO refits of '{h}' cannot be trusted ({'; '.join(p)})"
-            for h, p in comparison.refit_problems.items()]
+    kind = "leave-future-out" if comparison.unit == "future" else "exact LOO"
+    out += [f"{kind} refits of '{h}' cannot be trusted ({'; '.join(p)})" for h, p in comparison.refit_problems.items()]
     table = comparison.table
     for h, n, k in zip(table.hypothesis, table.n_bad_k, table.pareto_k_max):
         if n > 0:
@@ -532,10 +532,22 @@ class Refits(SamplingWrapper):
     cores : int, optional
         CPUs the refits' chains run on (None: one per chain; 1: one after
         another in this process, the same draws).
+    forecast : int, optional
+        Leave-future-out: a refit's ELPD estimate is its log-likelihood of
+        the first ``forecast`` left-out units together (the forecast
+        block; the later ones only form importance ratios, whose Pareto k
+        :func:`arviz.lfo_cv` judges itself). None: each left-out unit's
+        (exact LOO).
+
+    Attributes
+    ----------
+    problems : list of str
+        Refits that cannot be trusted: chains that clearly failed, or an
+        ELPD estimate resting on a few draws (:meth:`_check_estimate`).
     """
 
     def __init__(self, hypothesis, data, *, unit, idata_orig=None, dim="unit", draws=REFIT["draws"],
-                 tune=REFIT["tune"], chains=REFIT["chains"], rng=None, cores=None):
+                 tune=REFIT["tune"], chains=REFIT["chains"], rng=None, cores=None, forecast=None):
         from . import inference
         from .observations import observe
 
@@ -553,7 +565,8 @@ class Refits(SamplingWrapper):
         self.cores = cores
         self.rng = rng if rng is not None else np.random.default_rng()
         self.priors = inference.priors_for(hypothesis, self.obs)
-        self.problems = []  # diagnostics of refits whose chains clearly failed
+        self.forecast = forecast
+        self.problems = []  # refits that cannot be trusted (see the class's Attributes)
         self._shared = None  # the one model every refit shares (see _model)
 
     def sel_observations(self, idx):
@@ -641,6 +654,11 @@ class Refits(SamplingWrapper):
         verdict says it cannot be trusted.
         """
         loglik = loglik.reshape(loglik.shape[0], -1)
+        where = "without {unit} unit(s) [{k}]"
+        if self.forecast:  # one estimate: the forecast block
+            loglik = loglik[:, :self.forecast].sum(axis=1, keepdims=True)
+            units = [np.asarray(units)[:self.forecast].tolist()]
+            where = "forecast of {unit} unit(s) {k} from the earlier ones"
         try:
             with np.errstate(all="ignore"):
                 _, k = psis.psislw(loglik)
@@ -649,7 +667,7 @@ class Refits(SamplingWrapper):
         for unit, k_unit, spread in zip(units, k, loglik.max(axis=0) - np.median(loglik, axis=0)):
             if not k_unit <= K_BAD:  # a tail too steep to fit (NaN) is the worst case
                 how = (f"Pareto k {k_unit:.2f} > {K_BAD}" if np.isfinite(k_unit) else "Pareto k not estimable")
-                self.problems.append(f"without {self.unit} unit(s) [{unit}]: its ELPD rests on a few of the refit's "
+                self.problems.append(f"{where.format(unit=self.unit, k=unit)}: its ELPD rests on a few of the refit's "
                                      f"draws ({how}; its log-likelihood spans {spread:.0f} nats over them)")
 
 

@@ -59,7 +59,10 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
     -------
     arviz_stats.utils.ELPDDataLFO
         One ELPD per forecast origin (``elpd_i`` over ``time``), Pareto k of
-        the carried-forward weights, and the refit origins.
+        the carried-forward weights, and the refit origins; with
+        ``refit_problems``, the refits that cannot be trusted (chains that
+        clearly failed, or a forecast ELPD resting on a few draws:
+        :class:`mgbayes.compare.Refits`).
     """
     obs = data if hasattr(data, "pointwise_dims") else observe(data)
     if obs.kind != "impedance" or obs.pointwise_dims != ("time", "frequency"):
@@ -77,11 +80,13 @@ def lfo(hypothesis, data, idata, *, min_spectra=None, horizon=1, method="approx"
     })
     # the refits of exact LOO, left-out = the future
     wrapper = compare.Refits(hypothesis, obs, unit="spectrum", dim="time", draws=draws, tune=tune, chains=chains,
-                             rng=np.random.default_rng(random_seed), cores=cores)
+                             rng=np.random.default_rng(random_seed), cores=cores, forecast=horizon)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "many refits": stated in the result (n_refits)
-        return az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",
-                         pointwise=True, var_name=name, method=method)
+        result = az.lfo_cv(tree, wrapper, min_observations=min_spectra, forecast_horizon=horizon, time_dim="time",
+                           pointwise=True, var_name=name, method=method)
+    result.refit_problems = wrapper.problems
+    return result
 
 
 def compare_lfo(hypotheses, data, results, **options):
@@ -95,4 +100,6 @@ def compare_lfo(hypotheses, data, results, **options):
     lfos = {h.name: lfo(h, data, results[h.name], **options) for h in hypotheses}
     experiment = compare.family(next(iter(results.values())))
     refits = {name: int(result.n_refits) for name, result in lfos.items()}
-    return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE, fits=results)
+    problems = {name: result.refit_problems for name, result in lfos.items() if result.refit_problems}
+    return compare.combine(lfos, experiment=experiment, unit="future", refits=refits, rule=RULE, fits=results,
+                           refit_problems=problems)

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -280,7 +281,7 @@ def test_a_refit_whose_elpd_rests_on_a_few_draws_is_a_problem_of_the_refit():
     from types import SimpleNamespace
 
     rng = np.random.default_rng(0)
-    refits = SimpleNamespace(unit="cell", problems=[])
+    refits = SimpleNamespace(unit="cell", problems=[], forecast=None)
     light = rng.normal(0.0, 0.5, (1000, 1))  # a unit the other data predict well
     heavy = -np.abs(rng.standard_cauchy((1000, 1))) * 50.0  # a few draws carry the mean
     steep = np.where(np.arange(1000)[:, None] == 7, 0.0, -5e4 - rng.random((1000, 1)))  # one draw carries it all
@@ -290,3 +291,30 @@ def test_a_refit_whose_elpd_rests_on_a_few_draws_is_a_problem_of_the_refit():
     assert "[2]" in refits.problems[1] and "Pareto k not estimable; its log-likelihood spans 500" in refits.problems[1]
     compare.Refits._check_estimate(refits, np.array([0]), np.zeros((1000, 1)))  # exact: the same at every draw
     assert len(refits.problems) == 2
+    # leave-future-out: a refit's estimate is its forecast block; later units only form importance ratios
+    future = SimpleNamespace(unit="spectrum", problems=[], forecast=1)
+    compare.Refits._check_estimate(future, np.array([5, 6, 7]), np.hstack([light, heavy, steep]))
+    assert future.problems == []
+    future.forecast = 2
+    compare.Refits._check_estimate(future, np.array([5, 6, 7]), np.hstack([light, heavy, steep]))
+    assert len(future.problems) == 1
+    assert future.problems[0].startswith("forecast of spectrum unit(s) [5, 6] from the earlier ones: its ELPD rests")
+
+
+def test_leave_future_out_refits_that_cannot_be_trusted_make_its_verdict_unreliable(monkeypatch):
+    from types import SimpleNamespace
+
+    from mgbayes import forecast
+
+    fits = {"right": _fake_fit("right", 0.0, seed=1), "wrong": _fake_fit("wrong", 1.0, seed=2)}
+
+    def lfo(h, data, idata, **options):  # stands in for forecast.lfo: its result, with the refits' problems
+        result = az.loo(idata)
+        result.n_refits, result.refit_problems = 1, ["forecast of spectrum unit(s) [3] ..."] if h.name == "right" else []
+        return result
+
+    monkeypatch.setattr(forecast, "lfo", lfo)
+    c = forecast.compare_lfo([SimpleNamespace(name=n) for n in fits], None, fits)
+    assert c.refit_problems == {"right": ["forecast of spectrum unit(s) [3] ..."]}
+    assert c.decision == "unreliable" and c.verdict.startswith(
+        "UNRELIABLE: leave-future-out refits of 'right' cannot be trusted (forecast of spectrum unit(s) [3] ...)")

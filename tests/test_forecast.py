@@ -49,6 +49,7 @@ def test_lfo_scores_each_later_spectrum():
     assert result.elpd_i.sizes["time"] == 3 and result.n_refits == 3
     np.testing.assert_allclose(result.elpd_i.coords["time"], series.time_h[2:])
     assert np.isfinite(result.elpd) and result.elpd == pytest.approx(float(result.elpd_i.sum()))
+    assert result.refit_problems == []  # sound refits; the far future of each refit is not an estimate of its own
 
 
 def test_forecast_needs_a_series_and_room_to_forecast():
