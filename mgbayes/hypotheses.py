@@ -36,7 +36,7 @@ A hypothesis file declares one physical explanation of one kind of measurement::
     [coordinates]                   # optional: how NUTS moves, not what the model says
     sampled = ["u", "v"]            # sampled instead of the parameters defined below
     a = "exp(u)"                    # formulas in order: of the sampled names, earlier
-    b = "exp(v - u) / t_max"        # formulas, constants and t_max (latest time, h)
+    b = "exp(v - u) / t_max"        # formulas, constants, t_max and t_min (latest, earliest time, h)
 
     [sampler]                       # optional: what NUTS needs for this posterior
     target_accept = 0.97            # at least this acceptance (smaller steps) in every fit and refit
@@ -116,7 +116,7 @@ DEFAULT_NOISE_PRIORS = {
 _KEYS = {"name", "family", "kind", "title", "physics", "circuit", "response", "drift",
          "transform", "priors", "hierarchy", "noise", "derived", "coordinates", "sampler"}
 #: Data quantities that ``[coordinates]`` formulas may use besides the sampled names (see :func:`coordinate_inputs`).
-COORDINATE_INPUTS = ("t_max",)
+COORDINATE_INPUTS = ("t_max", "t_min")
 #: At most this many sampled coordinates in one hypothesis (the Jacobian's determinant is written out)
 MAX_COORDINATES = 3
 
@@ -639,9 +639,9 @@ def _read_coordinates(h, table, where):
 
 
 def coordinate_inputs(inputs):
-    """Values of :data:`COORDINATE_INPUTS` from a data set's inputs (``t_max``: latest time in h, where there is a time)."""
+    """Values of :data:`COORDINATE_INPUTS` from a data set's inputs (``t_max``, ``t_min``: latest and earliest time in h, where there is a time)."""
     t = inputs.get("t")
-    return {} if t is None else {"t_max": float(np.max(t))}
+    return {} if t is None else {"t_max": float(np.max(t)), "t_min": float(np.min(t))}
 
 
 def _read_priors(h, table, where):

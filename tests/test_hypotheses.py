@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgbayes import expressions, hypotheses, simulate
+from mgbayes import demo, expressions, hypotheses, inference, simulate
 from mgbayes.errors import HypothesisError
 from mgbayes.hypotheses import MODELS_DIR
 
@@ -107,18 +107,39 @@ def assert_refused(tmp_path, table, block, fragment):
     assert fragment in str(err.value) and f"[{table}]" in str(err.value) and str(path) in str(err.value)
 
 
-def test_mixed_film_coordinates_map_onto_the_loss_the_spectra_see():
-    """``mixed``'s [coordinates]: film_loss is the film's conductance lost by t_max, film_split runs along it."""
+def test_mixed_film_coordinates_map_onto_what_the_spectra_see_from_the_first_one_on():
+    """``mixed``'s [coordinates]: film_loss is the conductance the film loses between the first and the latest
+    spectrum, film_R1_z its resistance at the first one, film_split runs along the loss; the map is one to one."""
     h = hypotheses.load(OCV / "mixed.toml")
-    assert h.replaced() == ["ln_Rion_Re", "R_ion_rate"] and h.priors["ln_Rion_Re"].dist == "normal"
-    z, split = np.meshgrid(np.linspace(-8, 3000, 7), np.linspace(-4, 14, 7))
-    values = {"film_loss_z": z, "film_split": split, "t_max": 20.0}
-    for name, text in h.coordinates["formulas"].items():
-        values[name] = expressions.evaluate(text, values)
-    x, rt = values["ln_Rion_Re"], values["R_ion_rate"] * 20.0
-    loss = 1 / (1 + np.exp(x)) * rt / (1 + rt)  # ionic share at t = 0 times the share of it lost
-    np.testing.assert_allclose(loss, values["film_loss"], rtol=1e-9)
-    np.testing.assert_allclose(np.log(rt) + x, split, rtol=1e-9, atol=1e-9)
+    assert h.replaced() == ["R_film_0", "ln_Rion_Re", "R_ion_rate"] and h.priors["ln_Rion_Re"].dist == "normal"
+    for t_min, t_max in [(0.5, 20.0), (0.0, 20.0), (3.0, 4.0)]:
+        z, split, r1 = np.meshgrid([-8.0, -2.0, 0.0, 1.0, 5.0, 30.0, 3000.0], np.linspace(-4, 14, 7), [-1.6, 0.0, 0.3])
+        values = {"film_loss_z": z, "film_split": split, "film_R1_z": r1, "t_max": t_max, "t_min": t_min}
+        for name, text in h.coordinates["formulas"].items():
+            values[name] = expressions.evaluate(text, values)
+        f_ion, r, r0 = 1 / (1 + np.exp(values["ln_Rion_Re"])), values["R_ion_rate"], values["R_film_0"]
+        assert np.all(np.isfinite(f_ion)) and np.all(r > 0) and np.all(r0 > 0)  # one to one, even at z = 3000
+        near = z < 100  # where posteriors lie; beyond it the round trip below loses digits, not the map
+        f_ion, r, r0, z, split, r1 = (a[near] for a in (f_ion, r, r0, z, split, r1))
+        values["film_loss"] = values["film_loss"][near]
+
+        def conductance(t):  # of the film (R_ion || R_e), R_ion growing linearly from R_ion_0
+            return (1 - f_ion * r * t / (1 + r * t)) / r0
+
+        np.testing.assert_allclose(1 / conductance(t_min), 1e4 * np.exp(r1), rtol=1e-8)
+        np.testing.assert_allclose(1 - conductance(t_max) / conductance(t_min), values["film_loss"], rtol=1e-8)
+        small = values["film_loss"][z < 3]  # linear in softplus(film_loss_z) near the wall, at 1e-3
+        np.testing.assert_allclose(small, 1e-3 * np.logaddexp(0.0, z[z < 3]), rtol=2e-2)
+        share = f_ion / (1 + r * t_min) / (r0 * conductance(t_min))  # ionic share of the conductance at t_min
+        np.testing.assert_allclose(np.log(r * (t_max - t_min)) + np.log((1 - share) / share), split, atol=1e-7)
+
+
+def test_a_drift_coordinate_map_needs_two_times():
+    h = hypotheses.load(OCV / "mixed.toml")
+    one = simulate.spectra(hypotheses.load(OCV / "charge_transfer.toml"), demo.ocv_parameters(), times_h=[2.0],
+                           frequency=simulate.frequency_grid(1e5, 0.1, 3), area_cm2=1.131)
+    with pytest.raises(HypothesisError, match=r"mixed.toml \[coordinates\]: .* hold one time \(2 h\); a drift needs"):
+        inference.build_model(h, one)
 
 
 def test_film_coordinate_is_the_electronic_share_near_the_wall_and_ln_rion_re_below_it():
