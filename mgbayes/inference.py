@@ -325,8 +325,8 @@ def sampled_coordinates(hypothesis, priors, obs):
     spec, where = hypothesis.coordinates, f"{hypothesis.path or hypothesis.name} [coordinates]"
     sampled = [pm.Flat(name) for name in spec["sampled"]]
     inputs = coordinate_inputs(obs.inputs)
-    if inputs and inputs["t_max"] <= inputs["t_min"] and any(
-            {"t_min", "t_max"} <= set(expressions.parse(text)[1]) for text in spec["formulas"].values()):
+    used = {name for text in spec["formulas"].values() for name in expressions.parse(text)[1]}
+    if inputs and inputs["t_max"] <= inputs["t_min"] and {"t_min", "t_max"} <= used:
         raise HypothesisError(f"{where}: its formulas use t_min and t_max, but {obs.source or 'these data'} hold one "
                               f"time ({inputs['t_max']:g} h); a drift needs data at two times at least")
     values = {**inputs, **{v.name: v for v in sampled}}
