@@ -325,13 +325,13 @@ def sampled_coordinates(hypothesis, priors, obs):
     spec, where = hypothesis.coordinates, f"{hypothesis.path or hypothesis.name} [coordinates]"
     sampled = [pm.Flat(name) for name in spec["sampled"]]
     inputs = coordinate_inputs(obs.inputs)
-    used = {name for text in spec["formulas"].values() for name in expressions.parse(text)[1]}
-    if inputs and inputs["t_max"] <= inputs["t_min"] and {"t_min", "t_max"} <= used:
+    uses = {name: expressions.parse(text)[1] for name, text in spec["formulas"].items()}  # the names each formula reads
+    if inputs and inputs["t_max"] <= inputs["t_min"] and {"t_min", "t_max"} <= set().union(*uses.values()):
         raise HypothesisError(f"{where}: its formulas use t_min and t_max, but {obs.source or 'these data'} hold one "
                               f"time ({inputs['t_max']:g} h); a drift needs data at two times at least")
     values = {**inputs, **{v.name: v for v in sampled}}
     for name, text in spec["formulas"].items():
-        missing = [n for n in expressions.parse(text)[1] if n not in values]
+        missing = [n for n in uses[name] if n not in values]
         if missing:
             raise HypothesisError(f"{where}: {name} = {text!r} needs {missing}, which these data do not have")
         values[name] = expressions.evaluate(text, values, where=where)
